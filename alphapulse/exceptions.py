@@ -1,0 +1,41 @@
+"""JSON errors everywhere, and no 500 for bad input.
+
+DRF's handler covers its own exceptions; this adds the ones a hostile client
+can still provoke below it (a value the column cannot hold, a constraint the
+serializer did not foresee) and turns them into 400 with nothing written.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
+from django.http import JsonResponse
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
+
+
+def json_exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    response = exception_handler(exc, context)
+    if response is not None:
+        return response
+    if isinstance(exc, (DataError, IntegrityError)):
+        set_rollback()
+        return Response(
+            {"detail": f"The database refused the request's data: {exc.__class__.__name__}."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    return None
+
+
+def json_404(request, exception=None):
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def json_500(request):
+    return JsonResponse({"detail": "Internal server error."}, status=500)
+
+
+def json_400(request, exception=None):
+    return JsonResponse({"detail": "Bad request."}, status=400)

@@ -1,0 +1,170 @@
+"""AlphaPulse settings: every difference between machines comes from the environment.
+
+Values are read with django-environ from real environment variables first, then
+from `.env` (written by `make setup`). There are no secret defaults: a missing
+SECRET_KEY or DATABASE_URL stops start-up with django-environ's clear error.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Real environment variables win over the file (read_env does not overwrite).
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env.str("SECRET_KEY")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+# RLS_ENABLED=false is the scenario-1 flag: the app stops setting the tenant
+# variable and isolation rests on the tenant-scoped ORM alone (docs/runbook.md).
+RLS_ENABLED = env.bool("RLS_ENABLED", default=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "tenants",
+    "trading",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # First, so sessions and auth of /admin/ requests use the owner connection.
+    "tenants.middleware.StaffDatabaseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so the tenant transaction wraps only the view.
+    "tenants.middleware.TenantContextMiddleware",
+]
+
+ROOT_URLCONF = "alphapulse.urls"
+WSGI_APPLICATION = "alphapulse.wsgi.application"
+APPEND_SLASH = True
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url_var: str) -> dict:
+    config = env.db_url(url_var, engine="django.db.backends.postgresql")
+    config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    config["OPTIONS"] = {
+        # No server-side prepared statements: they do not survive PgBouncer in
+        # transaction mode, and nothing here needs them (NOTES: RLS plans are
+        # not keyed on the tenant anyway).
+        "prepare_threshold": None,
+        "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
+    }
+    return config
+
+
+DATABASES = {
+    # The app role: not a superuser, no BYPASSRLS, owns nothing. Every API
+    # request runs here, under row-level security.
+    "default": _database("DATABASE_URL"),
+    # The owner role (holds rls_bypass_role): migrate, the admin site, backups
+    # and management commands that are platform work, never API requests.
+    "owner": _database("MIGRATION_DATABASE_URL"),
+}
+DATABASE_ROUTERS = ["tenants.routers.StaffDatabaseRouter"]
+
+AUTH_USER_MODEL = "tenants.User"
+AUTHENTICATION_BACKENDS = ["tenants.auth.PlatformStaffBackend"]
+# Usernames are unique per tenant (a global unique index would tell tenant A
+# which names exist in tenant B); PlatformStaffBackend scopes admin logins.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+PLATFORM_TENANT_SLUG = env.str("PLATFORM_TENANT_SLUG", default="platform")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+# Argon2 is not pinned here; PBKDF2 stays the hasher. Tests swap in MD5 for speed.
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A hostile client cannot make the server parse a huge body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.auth.TenantJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": None,
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.int("JWT_REFRESH_HOURS", default=24)),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY"),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AlphaPulse API",
+    "DESCRIPTION": "Multi-tenant trading API. Every route but auth and health runs as "
+    "the tenant named in the bearer token, enforced by PostgreSQL row-level security.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Zero-downtime migrations (tenants/operations.py).
+MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
+MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
+TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from tenants.health import health
+from tenants.urls import auth_urlpatterns, user_urlpatterns
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/auth/", include(auth_urlpatterns)),
+    path("api/", include(user_urlpatterns)),
+    path("api/", include("trading.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "alphapulse.exceptions.json_400"
+handler404 = "alphapulse.exceptions.json_404"
+handler500 = "alphapulse.exceptions.json_500"

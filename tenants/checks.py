@@ -1,0 +1,61 @@
+"""System check: refuse to run with a runtime connection that can get past RLS.
+
+Tagged `database`, so `manage.py migrate` and `manage.py check --database
+default` run it (start-up does not pay for it). Errors when the `default`
+connection's role is a superuser, has BYPASSRLS, owns a tenant table, or is
+a member of rls_bypass_role while RLS_ENABLED is true (an emergency bypass
+must come with RLS_ENABLED=false; see docs/runbook.md).
+"""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError, connections
+
+from tenants.constants import BYPASS_ROLE, TENANT_TABLES
+
+ROLE_SQL = """
+SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+       pg_has_role(current_user, %(bypass)s, 'MEMBER') AS in_bypass,
+       ARRAY(SELECT c.relname::text FROM pg_class c
+              WHERE c.relname = ANY(%(tables)s) AND c.relkind = 'r'
+                AND c.relnamespace = current_schema()::regnamespace
+                AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owned
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def runtime_role_problems(alias: str = "default") -> list[str]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(ROLE_SQL, {"bypass": BYPASS_ROLE, "tables": list(TENANT_TABLES)})
+        name, is_super, bypassrls, in_bypass, owned = cursor.fetchone()
+    problems = []
+    if is_super:
+        problems.append(f"role {name} is a superuser")
+    if bypassrls:
+        problems.append(f"role {name} has BYPASSRLS")
+    if owned:
+        problems.append(f"role {name} owns tenant tables {', '.join(sorted(owned))}")
+    if in_bypass and settings.RLS_ENABLED:
+        problems.append(f"role {name} is a member of {BYPASS_ROLE} while RLS_ENABLED is true")
+    return problems
+
+
+@register(Tags.database)
+def check_runtime_role_cannot_bypass_rls(app_configs=None, databases=None, **kwargs):
+    # migrate runs database checks for the owner alias only; the runtime role
+    # is what matters, so inspect "default" whenever any database is checked.
+    if not databases:
+        return []
+    try:
+        problems = runtime_role_problems("default")
+    except DatabaseError as exc:
+        return [Warning(f"Could not inspect the runtime database role: {exc}", id="tenants.W001")]
+    return [
+        Error(
+            f"The runtime connection (DATABASE_URL) can get past row-level security: {problem}.",
+            hint="Point DATABASE_URL at alphapulse_app (NOSUPERUSER NOBYPASSRLS, owns nothing), "
+            "or, during an emergency bypass, set RLS_ENABLED=false.",
+            id="tenants.E001",
+        )
+        for problem in problems
+    ]

@@ -1,0 +1,36 @@
+"""The one source for every name the tenancy machinery shares.
+
+Migrations, checks, commands, scripts and tests import these; none spells a
+role, a table or the tenant setting on its own.
+"""
+
+import uuid
+
+# The transaction-local setting every policy reads.
+TENANT_SETTING = "app.current_tenant_id"
+
+# Cluster roles (created by scripts/db.sh; fixed by CONTRACT.md section 2).
+APP_ROLE = "alphapulse_app"
+OWNER_ROLE = "alphapulse_owner"
+BYPASS_ROLE = "rls_bypass_role"
+
+# Legacy single-tenant rows all belong here (seed, US-001).
+DEFAULT_TENANT_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
+DEFAULT_TENANT_SLUG = "default"
+
+DOMAIN_TABLES = (
+    "trades",
+    "positions",
+    "orders",
+    "portfolio_snapshots",
+    "risk_metrics",
+    "agent_signals",
+)
+# Every table that holds one tenant's rows and is under forced RLS.
+TENANT_TABLES = ("users", *DOMAIN_TABLES)
+
+# The policy names the seed's verification queries look for.
+ISOLATION_POLICY = "tenant_isolation_policy"
+INSERT_POLICY = "tenant_insert_policy"
+BYPASS_POLICY = "tenant_bypass_policy"
+POLICY_NAMES = (ISOLATION_POLICY, INSERT_POLICY, BYPASS_POLICY)

@@ -1,0 +1,16 @@
+"""`manage.py migrate` runs as the owner role (MIGRATION_DATABASE_URL) by default.
+
+The app role may not create or alter tables; the owner does, and its
+migrations grant the app role what it needs. `--database default` still works
+for a deliberate check that the app role cannot migrate.
+"""
+
+from django.core.management.commands.migrate import Command as DjangoMigrateCommand
+
+from tenants.routers import STAFF_DATABASE
+
+
+class Command(DjangoMigrateCommand):
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.set_defaults(database=STAFF_DATABASE)

@@ -1,0 +1,202 @@
+"""Tenants, tenant-aware users, and the base every tenant table builds on.
+
+Isolation has two independent layers:
+1. PostgreSQL row-level security (tenants.operations.EnableTenantRLS), which
+   holds even for raw SQL and forgotten filters;
+2. `TenantManager`, the default manager of every tenant model, which filters
+   by the current tenant (tenants.context) and refuses to run without one.
+   This layer is what keeps isolation during an emergency RLS bypass.
+
+Cross-tenant access (admin, commands, migrations) is spelled `.unscoped()`
+so every use is greppable.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tenants.constants import DEFAULT_TENANT_ID
+from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id
+
+
+class Tenant(models.Model):
+    class Tier(models.TextChoices):
+        FREE = "free", "Free"
+        STARTER = "starter", "Starter"
+        PRO = "pro", "Pro"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    slug = models.SlugField(max_length=100, unique=True)
+    subscription_tier = models.CharField(max_length=50, choices=Tier.choices, default=Tier.PRO)
+    status = models.CharField(max_length=50, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "tenants"
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status"], name="idx_tenants_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "suspended"]),
+                name="tenants_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(subscription_tier__in=["free", "starter", "pro", "enterprise"]),
+                name="tenants_tier_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_default(self) -> bool:
+        return self.pk == DEFAULT_TENANT_ID
+
+
+class CrossTenantWrite(RuntimeError):
+    """A row of one tenant was saved while running as another."""
+
+
+class TenantQuerySet(models.QuerySet):
+    pass
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """Rows of the current tenant only; raises NoTenantContext outside one."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        return super().get_queryset().filter(tenant_id=require_tenant_id())
+
+    def none(self) -> TenantQuerySet:
+        """An empty queryset that needs no tenant: safe as a class-level declaration."""
+        return super().get_queryset().none()
+
+    def unscoped(self) -> TenantQuerySet:
+        """Every tenant's rows (as far as RLS lets this connection see).
+
+        For platform work only: the admin, management commands, migrations.
+        """
+        return super().get_queryset()
+
+
+def tenant_indexes(short_name: str, *, by_created: bool = True) -> list[models.Index]:
+    """The seed's index names, idx_<name>_tenant_id and idx_<name>_tenant_created.
+
+    `short_name` is the table name, abbreviated where Django's 30-character
+    index-name limit requires it (idx_snapshots_..., not idx_portfolio_snapshots_...).
+    """
+    indexes = [models.Index(fields=["tenant"], name=f"idx_{short_name}_tenant_id")]
+    if by_created:
+        indexes.append(
+            models.Index(
+                fields=["tenant", "-created_at"],
+                name=f"idx_{short_name}_tenant_created",
+            )
+        )
+    return indexes
+
+
+class TenantModel(models.Model):
+    """A row that belongs to exactly one tenant.
+
+    The database constraint is `tenant_id uuid NOT NULL REFERENCES tenants(id)
+    ON DELETE CASCADE`, written by tenants.operations (Django 5.2 cannot say
+    ON DELETE CASCADE in the database), hence db_constraint=False here.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        editable=False,
+    )
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        running_as = current_tenant_id()
+        if self.tenant_id is None:
+            if running_as is None:
+                raise NoTenantContext()
+            self.tenant_id = running_as
+        elif running_as is not None and self.tenant_id != running_as:
+            raise CrossTenantWrite(
+                f"Refusing to save a row of tenant {self.tenant_id} while running as tenant {running_as}."
+            )
+        super().save(*args, **kwargs)
+
+
+class UserManager(BaseUserManager, TenantManager):
+    def create_user(self, username: str, password: str | None = None, **extra) -> User:
+        user = self.model(username=username, **extra)
+        user.set_password(password)
+        user.save()
+        return user
+
+    def get_by_natural_key(self, username: str) -> User:
+        return self.get(username=username)
+
+
+class User(AbstractBaseUser, TenantModel):
+    """A person who logs in: unique by username within a tenant, not globally.
+
+    A global unique index would let tenant A learn which usernames exist in
+    tenant B (through the conflict), so the key is (tenant, username).
+    Platform staff are users of the platform tenant with is_staff set.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    username = models.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = models.EmailField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    is_superuser = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        db_table = "users"
+        ordering = ["username"]
+        indexes = tenant_indexes("users", by_created=False)
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "username"], name="users_tenant_username_uniq"),
+            # The target of every composite (tenant_id, user_id) foreign key.
+            models.UniqueConstraint(fields=["tenant", "id"], name="users_tenant_id_id_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    # The admin is for platform staff; there are no per-model permissions.
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return self.is_active and self.is_staff
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_active and self.is_staff

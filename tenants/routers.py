@@ -1,0 +1,25 @@
+"""Sends admin (staff) requests to the owner connection, everything else to the app role.
+
+The owner role holds rls_bypass_role, so the admin can see every tenant. Only
+requests under /admin/ (marked by tenants.middleware.StaffDatabaseMiddleware)
+and code that names `using("owner")` reach it; API requests never do.
+"""
+
+from contextvars import ContextVar
+
+STAFF_DATABASE = "owner"
+_staff_request: ContextVar[bool] = ContextVar("staff_request", default=False)
+
+
+class StaffDatabaseRouter:
+    def db_for_read(self, model, **hints):
+        return STAFF_DATABASE if _staff_request.get() else None
+
+    def db_for_write(self, model, **hints):
+        return STAFF_DATABASE if _staff_request.get() else None
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return True
+
+    def allow_migrate(self, db, app_label, model_name=None, **hints):
+        return True

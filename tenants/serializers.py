@@ -1,0 +1,12 @@
+from rest_framework import serializers
+
+from tenants.models import User
+
+
+class UserSerializer(serializers.ModelSerializer):
+    tenant_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "tenant_id", "username", "email", "is_active", "created_at"]
+        read_only_fields = fields

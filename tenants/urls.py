@@ -1,0 +1,13 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from tenants.views import TenantTokenObtainView, TenantTokenRefreshView, UserViewSet
+
+auth_urlpatterns = [
+    path("token/", TenantTokenObtainView.as_view(), name="token_obtain"),
+    path("token/refresh/", TenantTokenRefreshView.as_view(), name="token_refresh"),
+]
+
+_router = SimpleRouter()
+_router.register("users", UserViewSet, basename="user")
+user_urlpatterns = _router.urls

@@ -1,0 +1,46 @@
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.views import TokenViewBase
+
+from tenants.auth import TenantLoginSerializer, TenantRefreshSerializer
+from tenants.models import User
+from tenants.serializers import UserSerializer
+
+
+class TenantScopedViewSetMixin:
+    """Declare `queryset = Model.objects.none()`: it names the model for the router
+    and the schema, and selects nothing if used as is. Each request reads
+    `Model.objects` afresh, scoped to the request's tenant (and RLS)."""
+
+    def get_queryset(self):
+        return self.queryset.model.objects.all()
+
+
+class TenantTokenObtainView(TokenViewBase):
+    """Log in to one tenant: {"tenant": slug, "username", "password"} -> tokens."""
+
+    serializer_class = TenantLoginSerializer
+
+
+class TenantTokenRefreshView(TokenViewBase):
+    """A new access token, after checking tenant and user are still active."""
+
+    serializer_class = TenantRefreshSerializer
+
+
+class UserViewSet(
+    TenantScopedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The caller's tenant's users (the manager and RLS both scope them)."""
+
+    serializer_class = UserSerializer
+    queryset = User.objects.none()
+
+    @action(detail=False)
+    def me(self, request: Request) -> Response:
+        return Response(self.get_serializer(request.user).data)

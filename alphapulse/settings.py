@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # First, so sessions and auth of /admin/ requests use the owner connection.
     "tenants.middleware.StaffDatabaseMiddleware",
+    # Serves the admin's static files under gunicorn (DEBUG is off).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -94,6 +96,9 @@ DATABASES = {
     # and management commands that are platform work, never API requests.
     "owner": _database("MIGRATION_DATABASE_URL"),
 }
+# The owner creates the test database (tests/conftest.py); a distinct name lets
+# several suites run on one cluster at once.
+DATABASES["owner"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default="test_alphapulse")}
 DATABASE_ROUTERS = ["tenants.routers.StaffDatabaseRouter"]
 
 AUTH_USER_MODEL = "tenants.User"

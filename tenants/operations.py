@@ -198,7 +198,8 @@ class BackfillTenant(TableOperation):
             "WITH batch AS (SELECT id FROM {t} WHERE id > %(after)s ORDER BY id LIMIT %(size)s), "
             "filled AS (UPDATE {t} AS row SET tenant_id = {source} "
             "FROM batch WHERE row.id = batch.id AND row.tenant_id IS NULL RETURNING 1) "
-            "SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM filled)"
+            "SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1), "
+            "(SELECT count(*) FROM batch), (SELECT count(*) FROM filled)"
         )
         if self.from_users:
             source = sql.SQL("(SELECT u.tenant_id FROM users u WHERE u.id = row.user_id)")

@@ -1,0 +1,56 @@
+# AlphaPulse: the one entry point. `make run` serves the API; `make test` proves it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+WORKERS ?= 2
+export PGPORT ?= 54329
+
+.PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
+        bench bench-data rehearse drills
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv and install requirements.txt
+
+db-up: ## start the local PostgreSQL in .pgdata/ (installs it if missing), roles, database, .env
+	@scripts/db.sh up
+
+db-down: ## stop the local PostgreSQL
+	@scripts/db.sh down
+
+psql: ## psql into the database as the cluster superuser
+	@scripts/db.sh psql
+
+migrate: venv db-up ## apply migrations as the owner role
+	$(PY) manage.py migrate
+
+setup: venv db-up ## everything `make run` does, except serving
+	$(PY) manage.py migrate
+	$(PY) manage.py check --deploy --fail-level ERROR --database default >/dev/null
+	$(PY) manage.py load_demo
+	$(PY) manage.py collectstatic --noinput -v 0
+
+run: setup ## set up, then serve the API on http://127.0.0.1:$(PORT) with gunicorn (foreground)
+	$(VENV)/bin/gunicorn alphapulse.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
+		--access-logfile - --graceful-timeout 5
+
+test: venv db-up ## lint, migration check and the whole test suite on a real PostgreSQL
+	@scripts/test.sh
+
+lint: venv ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv ## apply ruff format and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

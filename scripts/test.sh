@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make test: lint, the migration check, then pytest against the local PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+
+echo "== missing migrations"
+python manage.py makemigrations --check --dry-run
+
+echo "== runtime role cannot get past RLS"
+python manage.py check --database default --fail-level ERROR
+
+echo "== pytest"
+python -m pytest "$@"

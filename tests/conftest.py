@@ -1,0 +1,102 @@
+"""Test harness: the owner builds the test database, the app role runs the tests.
+
+- `django_db_setup` creates and migrates the test database through the
+  `owner` alias (alphapulse_owner, CREATEDB) with the real migrations (RLS
+  included: never --no-migrations), then points `default` (alphapulse_app)
+  at it. The app role cannot create databases or tables, as in production.
+- `assert_app_role` (session, autouse) fails the whole run if `default` is a
+  superuser, has BYPASSRLS, owns a tenant table or holds rls_bypass_role: a
+  suite running past RLS would pass while proving nothing.
+- Two tenants (acme, globex), a user each, and bearer-token API clients.
+  Data goes in through the app role inside tenant_context(), in the test's
+  transaction, so every test starts from the same empty database.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from tenants.auth import tokens_for
+from tenants.checks import runtime_role_problems
+from tenants.constants import APP_ROLE
+from tenants.context import tenant_context
+from tests.factories import TenantFactory, UserFactory
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker):
+    owner = connections["owner"]
+    app = connections["default"]
+    original_name = owner.settings_dict["NAME"]
+    with django_db_blocker.unblock():
+        test_name = owner.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        app.close()
+        app.settings_dict["NAME"] = test_name
+    yield
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connections[alias].close()
+        owner.creation.destroy_test_db(original_name, verbosity=0)
+        app.settings_dict["NAME"] = original_name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def assert_app_role(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            (role,) = cursor.fetchone()
+        problems = runtime_role_problems("default")
+    assert role == APP_ROLE, f"tests must query as {APP_ROLE}, not {role}"
+    assert not problems, f"the test connection can get past RLS: {problems}"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def tenant_a(db):
+    return TenantFactory(slug="acme", name="Acme Capital")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return TenantFactory(slug="globex", name="Globex Trading")
+
+
+@pytest.fixture
+def user_a(tenant_a):
+    return UserFactory(tenant=tenant_a, username="alice", password=PASSWORD)
+
+
+@pytest.fixture
+def user_b(tenant_b):
+    return UserFactory(tenant=tenant_b, username="bob", password=PASSWORD)
+
+
+def bearer_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
+    return client
+
+
+@pytest.fixture
+def client_a(user_a) -> APIClient:
+    return bearer_client(user_a)
+
+
+@pytest.fixture
+def client_b(user_b) -> APIClient:
+    return bearer_client(user_b)
+
+
+@pytest.fixture
+def as_tenant():
+    """`with as_tenant(tenant): ...` — tenant_context, for readability in tests."""
+    return tenant_context

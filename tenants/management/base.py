@@ -1,0 +1,24 @@
+"""Shared bits of the tenant management commands: the owner connection, lookups
+with errors that say what to do, and the exit-code convention (0 ok, 1 a
+finding such as a gap in RLS, 2 bad arguments via CommandError)."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from tenants.models import Tenant
+from tenants.routers import STAFF_DATABASE
+
+# Tenant administration is platform work: it runs as the owner role.
+OWNER = STAFF_DATABASE
+
+
+def tenant_by_slug(slug: str) -> Tenant:
+    tenant = Tenant.objects.using(OWNER).filter(slug=slug).first()
+    if tenant is None:
+        raise CommandError(
+            f"No tenant with slug '{slug}'. List them with: manage.py shell -c "
+            '"from tenants.models import Tenant; print([t.slug for t in Tenant.objects.all()])"',
+            returncode=2,
+        )
+    return tenant

@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand
+
+from tenants.verification import rls_findings
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the seed's RLS verification: every tenant table has forced RLS and its policies, "
+        "and the app role cannot get past them. Exit 1 on any gap."
+    )
+
+    def handle(self, *args, **options):
+        findings = rls_findings()
+        failed = [f for f in findings if not f.ok]
+        for finding in findings:
+            mark = self.style.SUCCESS("ok  ") if finding.ok else self.style.ERROR("FAIL")
+            detail = f"  ({finding.detail})" if finding.detail and not finding.ok else ""
+            self.stdout.write(f"{mark} {finding.subject:<20} {finding.check}{detail}")
+        if failed:
+            self.stderr.write(self.style.ERROR(f"{len(failed)} of {len(findings)} checks failed."))
+            raise SystemExit(1)
+        self.stdout.write(self.style.SUCCESS(f"All {len(findings)} checks passed: RLS is enforced."))

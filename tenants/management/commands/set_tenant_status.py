@@ -1,0 +1,19 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.management.base import OWNER, tenant_by_slug
+from tenants.models import Tenant
+
+
+class Command(BaseCommand):
+    help = "Suspend or reactivate a tenant. Suspension takes effect on the tenant's next API request (403)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("status", help="active or suspended")
+
+    def handle(self, *args, slug: str, status: str, **options):
+        if status not in Tenant.Status.values:
+            raise CommandError(f"Unknown status '{status}': choose active or suspended.", returncode=2)
+        tenant = tenant_by_slug(slug)
+        Tenant.objects.using(OWNER).filter(pk=tenant.pk).update(status=status)
+        self.stdout.write(f"Tenant '{slug}' is now {status}.")

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand
+
+from tenants.verification import integrity_counts
+
+
+class Command(BaseCommand):
+    help = "Count rows with NULL tenant_id, orphaned tenant_id, or a user in another tenant. Exit 1 on any."
+
+    def handle(self, *args, **options):
+        bad = 0
+        self.stdout.write(f"{'table':<20} {'null tenant':>12} {'orphans':>8} {'cross-tenant user':>18}")
+        for table, nulls, orphans, mismatched in integrity_counts():
+            bad += nulls + orphans + mismatched
+            self.stdout.write(f"{table:<20} {nulls:>12} {orphans:>8} {mismatched:>18}")
+        if bad:
+            self.stderr.write(self.style.ERROR(f"{bad} rows need attention."))
+            raise SystemExit(1)
+        self.stdout.write(self.style.SUCCESS("No NULL, orphaned or cross-tenant rows."))

@@ -21,7 +21,8 @@ class Command(BaseCommand):
         tenant = tenant_by_slug(slug)
         user = User(tenant=tenant, username=username, email=email, is_staff=staff, is_superuser=staff)
         try:
-            user.full_clean(exclude=["password", "tenant"], validate_unique=False)
+            # Uniqueness is checked below, inside the tenant, on the owner connection.
+            user.full_clean(exclude=["password", "tenant"], validate_unique=False, validate_constraints=False)
             validate_password(password, user)
         except ValidationError as exc:
             raise CommandError(f"Invalid user: {'; '.join(exc.messages)}", returncode=2) from exc

@@ -1,0 +1,78 @@
+"""US-001 and the tenant-scoped ORM (the layer that holds with RLS bypassed)."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from tenants.constants import DEFAULT_TENANT_ID
+from tenants.context import NoTenantContext, tenant_context
+from tenants.models import CrossTenantWrite, Tenant, User
+from tests.factories import TenantFactory, TradeFactory
+from trading.models import Trade
+
+pytestmark = pytest.mark.django_db
+
+
+def test_default_tenant_exists_as_the_seed_defines_it():
+    tenant = Tenant.objects.get(pk=DEFAULT_TENANT_ID)
+    assert (tenant.slug, tenant.name, tenant.subscription_tier, tenant.status) == (
+        "default",
+        "Default Tenant",
+        "pro",
+        "active",
+    )
+
+
+def test_tenant_slug_is_unique():
+    TenantFactory(slug="acme")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Tenant.objects.create(slug="acme", name="Other")
+
+
+def test_tenant_status_is_checked_by_the_database():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Tenant.objects.create(slug="odd", name="Odd", status="deleted")
+
+
+def test_scoped_manager_raises_without_a_tenant_context():
+    with pytest.raises(NoTenantContext):
+        list(Trade.objects.all())
+    with pytest.raises(NoTenantContext):
+        User.objects.count()
+
+
+def test_scoped_manager_filters_by_the_current_tenant(user_a, user_b):
+    TradeFactory(user=user_a)
+    TradeFactory(user=user_b)
+    with tenant_context(user_a.tenant):
+        assert [t.tenant_id for t in Trade.objects.all()] == [user_a.tenant_id]
+
+
+def test_save_fills_the_tenant_from_the_context(user_a):
+    with tenant_context(user_a.tenant):
+        trade = Trade(user=user_a, symbol="AAPL", side="buy", quantity=1, price=1)
+        trade.save()
+    assert trade.tenant_id == user_a.tenant_id
+
+
+def test_saving_another_tenants_row_raises(user_a, tenant_b):
+    trade = TradeFactory(user=user_a)
+    with tenant_context(tenant_b), pytest.raises(CrossTenantWrite):
+        trade.save()
+
+
+def test_saving_without_context_or_tenant_raises(user_a):
+    with pytest.raises(NoTenantContext):
+        Trade(user=user_a, symbol="AAPL", side="buy", quantity=1, price=1).save()
+
+
+def test_deleting_a_tenant_cascades_to_its_rows(db, django_db_blocker):
+    """ON DELETE CASCADE in the database (Django 5.2 cannot declare it itself)."""
+    tenant = TenantFactory(slug="doomed")
+    from tests.factories import UserFactory
+
+    user = UserFactory(tenant=tenant)
+    TradeFactory(user=user)
+    Tenant.objects.filter(pk=tenant.pk)._raw_delete("default")
+    with tenant_context(tenant):
+        assert Trade.objects.count() == 0
+        assert User.objects.count() == 0

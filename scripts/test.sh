@@ -14,5 +14,8 @@ python manage.py makemigrations --check --dry-run
 echo "== runtime role cannot get past RLS"
 python manage.py check --database default --fail-level ERROR
 
+# The admin's static files, as gunicorn serves them (whitenoise).
+python manage.py collectstatic --noinput -v 0
+
 echo "== pytest"
 python -m pytest "$@"

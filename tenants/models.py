@@ -14,6 +14,7 @@ so every use is greppable.
 from __future__ import annotations
 
 import uuid
+from typing import Any, ClassVar, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -75,21 +76,20 @@ class CrossTenantWrite(RuntimeError):
     """A row of one tenant was saved while running as another."""
 
 
-class TenantQuerySet(models.QuerySet):
-    pass
+_M = TypeVar("_M", bound=models.Model)
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+class TenantManager(models.Manager[_M]):
     """Rows of the current tenant only; raises NoTenantContext outside one."""
 
-    def get_queryset(self) -> TenantQuerySet:
+    def get_queryset(self) -> models.QuerySet[_M]:
         return super().get_queryset().filter(tenant_id=require_tenant_id())
 
-    def none(self) -> TenantQuerySet:
+    def none(self) -> models.QuerySet[_M]:
         """An empty queryset that needs no tenant: safe as a class-level declaration."""
         return super().get_queryset().none()
 
-    def unscoped(self) -> TenantQuerySet:
+    def unscoped(self) -> models.QuerySet[_M]:
         """Every tenant's rows (as far as RLS lets this connection see).
 
         For platform work only: the admin, management commands, migrations.
@@ -131,7 +131,7 @@ class TenantModel(models.Model):
         editable=False,
     )
 
-    objects = TenantManager()
+    objects: ClassVar[TenantManager[Any]] = TenantManager()
 
     class Meta:
         abstract = True
@@ -149,15 +149,12 @@ class TenantModel(models.Model):
         super().save(*args, **kwargs)
 
 
-class UserManager(BaseUserManager, TenantManager):
-    def create_user(self, username: str, password: str | None = None, **extra) -> User:
+class UserManager(BaseUserManager["User"], TenantManager["User"]):  # type: ignore[misc]
+    def create_user(self, username: str, password: str | None = None, **extra: Any) -> User:
         user = self.model(username=username, **extra)
         user.set_password(password)
         user.save()
         return user
-
-    def get_by_natural_key(self, username: str) -> User:
-        return self.get(username=username)
 
 
 class User(AbstractBaseUser, TenantModel):
@@ -176,7 +173,7 @@ class User(AbstractBaseUser, TenantModel):
     is_superuser = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     USERNAME_FIELD = "username"
     REQUIRED_FIELDS = ["email"]

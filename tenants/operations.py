@@ -201,6 +201,7 @@ class BackfillTenant(TableOperation):
             "SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1), "
             "(SELECT count(*) FROM batch), (SELECT count(*) FROM filled)"
         )
+        source: sql.Composable
         if self.from_users:
             source = sql.SQL("(SELECT u.tenant_id FROM users u WHERE u.id = row.user_id)")
         else:
@@ -381,7 +382,7 @@ class ReplaceUserForeignKey(TableOperation):
         return sql.Identifier(f"fk_{self.table}_user")
 
     def state_forwards(self, app_label, state):
-        field = models.ForeignKey(
+        field: models.ForeignKey = models.ForeignKey(
             "tenants.User",
             on_delete=models.PROTECT,
             db_constraint=False,

@@ -131,6 +131,12 @@ class TenantModel(models.Model):
         editable=False,
     )
 
+    # Declared first, so it is the model's default manager: the one Django and
+    # libraries use internally, often at import time with no tenant anywhere
+    # (django-filter, the admin, model validation). It adds no filter; on the
+    # app connection RLS still limits it to the current tenant. Our own code
+    # uses `objects`, which filters by tenant and fails closed without one.
+    all_tenants: ClassVar[models.Manager[Any]] = models.Manager()
     objects: ClassVar[TenantManager[Any]] = TenantManager()
 
     class Meta:
@@ -173,6 +179,8 @@ class User(AbstractBaseUser, TenantModel):
     is_superuser = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # As in TenantModel: the unscoped manager first (Django's default), then ours.
+    all_tenants: ClassVar[models.Manager[Any]] = models.Manager()
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     USERNAME_FIELD = "username"

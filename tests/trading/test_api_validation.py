@@ -1,0 +1,186 @@
+"""Domain rules and hostile input: every bad request is a 4xx JSON answer and
+writes nothing; nothing is ever a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tenants.context import tenant_context
+from tests.factories import OrderFactory, PositionFactory, TradeFactory
+from trading.models import Order, Trade
+
+pytestmark = pytest.mark.django_db
+
+GOOD_TRADE = {"symbol": "AAPL", "side": "buy", "quantity": "10", "price": "189.5"}
+
+
+def trade_count(tenant) -> int:
+    with tenant_context(tenant):
+        return Trade.objects.count()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"quantity": "0"}, "quantity"),
+        ({"quantity": "-5"}, "quantity"),
+        ({"quantity": "1e30"}, "quantity"),
+        ({"quantity": "12345678901234567890"}, "quantity"),
+        ({"quantity": "0.000000001"}, "quantity"),
+        ({"quantity": "NaN"}, "quantity"),
+        ({"quantity": "Infinity"}, "quantity"),
+        ({"price": "abc"}, "price"),
+        ({"price": ["1"]}, "price"),
+        ({"side": "hold"}, "side"),
+        ({"side": ["buy"]}, "side"),
+        ({"symbol": "A" * 17}, "symbol"),
+        ({"symbol": "AA\x00PL"}, "symbol"),
+        ({"symbol": "drop table;"}, "symbol"),
+        ({"symbol": {"nested": "x"}}, "symbol"),
+        ({"executed_at": "yesterday"}, "executed_at"),
+    ],
+)
+def test_bad_trade_field_is_400_and_writes_nothing(client_a, tenant_a, change, field):
+    response = client_a.post("/api/trades/", {**GOOD_TRADE, **change}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert trade_count(tenant_a) == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"[]", b'"just a string"', b"null", b"\xff\xfe", b'{"symbol": "AAPL"' + b" " * 10],
+)
+def test_malformed_body_is_400(client_a, tenant_a, raw):
+    response = client_a.generic("POST", "/api/trades/", raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert trade_count(tenant_a) == 0
+
+
+def test_oversized_body_is_refused_without_a_500(client_a, tenant_a):
+    body = json.dumps({**GOOD_TRADE, "padding": "x" * (2 * 1024 * 1024)})
+    response = client_a.generic("POST", "/api/trades/", body, content_type="application/json")
+    assert response.status_code in (400, 413)
+    assert trade_count(tenant_a) == 0
+
+
+def test_unsupported_media_type_is_415(client_a):
+    assert client_a.generic("POST", "/api/trades/", "symbol=AAPL", content_type="text/plain").status_code == 415
+
+
+def test_non_uuid_id_is_404(client_a):
+    assert client_a.get("/api/trades/not-a-uuid/").status_code == 404
+    assert client_a.get("/api/trades/' OR 1=1 --/").status_code == 404
+
+
+def test_limit_order_needs_a_limit_price_and_market_forbids_one(client_a):
+    base = {"symbol": "AAPL", "side": "buy", "quantity": "1"}
+    limit = client_a.post("/api/orders/", {**base, "order_type": "limit"}, format="json")
+    assert limit.status_code == 400 and "limit_price" in limit.json()
+    market = client_a.post("/api/orders/", {**base, "order_type": "market", "limit_price": "10"}, format="json")
+    assert market.status_code == 400 and "limit_price" in market.json()
+    ok = client_a.post("/api/orders/", {**base, "order_type": "market", "limit_price": None}, format="json")
+    assert ok.status_code == 201 and ok.json()["status"] == "new"
+
+
+def test_new_order_cannot_start_filled(client_a):
+    body = {"symbol": "AAPL", "side": "buy", "quantity": "1", "order_type": "market", "status": "filled"}
+    assert client_a.post("/api/orders/", body, format="json").status_code == 400
+
+
+def test_a_filled_order_cannot_be_cancelled(client_a, user_a):
+    order = OrderFactory(user=user_a, status="filled")
+    response = client_a.patch(f"/api/orders/{order.pk}/", {"status": "cancelled"}, format="json")
+    assert response.status_code == 400
+    assert "final" in response.json()["status"][0]
+    with tenant_context(user_a.tenant):
+        assert Order.objects.get(pk=order.pk).status == "filled"
+
+
+def test_order_status_moves_along_allowed_transitions(client_a, user_a):
+    order = OrderFactory(user=user_a)
+    url = f"/api/orders/{order.pk}/"
+    assert client_a.patch(url, {"status": "partially_filled"}, format="json").status_code == 200
+    assert client_a.patch(url, {"status": "new"}, format="json").status_code == 400
+    assert client_a.patch(url, {"status": "cancelled"}, format="json").status_code == 200
+
+
+def test_position_is_unique_per_user_and_symbol(client_a, user_a):
+    PositionFactory(user=user_a, symbol="AAPL")
+    response = client_a.post(
+        "/api/positions/", {"symbol": "aapl", "quantity": "1", "average_price": "1"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "already exists" in response.json()["symbol"][0]
+
+
+def test_same_position_symbol_in_another_tenant_is_fine(client_a, user_b):
+    PositionFactory(user=user_b, symbol="AAPL")
+    response = client_a.post(
+        "/api/positions/", {"symbol": "AAPL", "quantity": "1", "average_price": "1"}, format="json"
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("confidence", ["-0.1", "1.0001", "2", "abc"])
+def test_signal_confidence_must_be_between_0_and_1(client_a, confidence):
+    body = {"agent_name": "a", "symbol": "AAPL", "signal": "buy", "confidence": confidence}
+    assert client_a.post("/api/agent-signals/", body, format="json").status_code == 400
+
+
+def test_symbol_is_normalised_to_upper_case(client_a):
+    response = client_a.post("/api/trades/", {**GOOD_TRADE, "symbol": " btc-usd "}, format="json")
+    assert response.json()["symbol"] == "BTC-USD"
+
+
+def test_pagination_walks_only_the_callers_rows_newest_first(client_a, user_a, user_b):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    mine = [TradeFactory(user=user_a, created_at=now - timedelta(seconds=i)) for i in range(120)]
+    for i in range(30):
+        TradeFactory(user=user_b, created_at=now - timedelta(seconds=i))
+    seen, url = [], "/api/trades/?page_size=50"
+    while url:
+        page = client_a.get(url).json()
+        assert set(page) == {"next", "previous", "results"}
+        seen += [r["id"] for r in page["results"]]
+        url = page["next"]
+    assert seen == [str(t.pk) for t in mine]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "cursor=garbage",
+        "cursor=%00",
+        "page_size=abc",
+        "page_size=-1",
+        "created_after=notadate",
+        "side=hold",
+        "symbol=" + "X" * 100,
+    ],
+)
+def test_bad_list_parameters_are_400_or_ignored_never_500(client_a, query):
+    response = client_a.get(f"/api/trades/?{query}")
+    assert response.status_code in (200, 400, 404), response.content
+    assert response["Content-Type"].startswith("application/json")
+
+
+def test_page_size_is_capped_at_500(client_a, user_a):
+    for _ in range(3):
+        TradeFactory(user=user_a)
+    response = client_a.get("/api/trades/?page_size=100000")
+    assert response.status_code == 200
+
+
+def test_filters_by_symbol_side_and_created_range(client_a, user_a):
+    TradeFactory(user=user_a, symbol="AAPL", side="buy")
+    TradeFactory(user=user_a, symbol="MSFT", side="sell")
+    assert [r["symbol"] for r in client_a.get("/api/trades/?symbol=aapl").json()["results"]] == ["AAPL"]
+    assert [r["symbol"] for r in client_a.get("/api/trades/?side=sell").json()["results"]] == ["MSFT"]
+    assert client_a.get("/api/trades/?created_after=2999-01-01T00:00:00Z").json()["results"] == []

@@ -2,7 +2,8 @@
 
 DRF's handler covers its own exceptions; this adds the ones a hostile client
 can still provoke below it (a value the column cannot hold, a constraint the
-serializer did not foresee) and turns them into 400 with nothing written.
+serializer did not foresee) and turns them into 400. Nothing is written: the
+middleware rolls back the request's transaction on any 4xx or 5xx.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -11,7 +12,7 @@ from django.http import JsonResponse
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import exception_handler, set_rollback
+from rest_framework.views import exception_handler
 
 
 def json_exception_handler(exc, context):
@@ -21,7 +22,8 @@ def json_exception_handler(exc, context):
     if response is not None:
         return response
     if isinstance(exc, (DataError, IntegrityError)):
-        set_rollback()
+        # The request's transaction is now aborted; TenantContextMiddleware
+        # rolls it back because this response is a 4xx.
         return Response(
             {"detail": f"The database refused the request's data: {exc.__class__.__name__}."},
             status=status.HTTP_400_BAD_REQUEST,

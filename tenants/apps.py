@@ -6,4 +6,4 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tenants import checks  # noqa: F401  (registers the role check)
+        from tenants import checks, schema  # noqa: F401  (registers the role check and the OpenAPI scheme)

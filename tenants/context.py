@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from tenants.db import set_tenant_setting
+from tenants.db import in_failed_transaction, set_tenant_setting
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -78,6 +78,11 @@ def tenant_context(tenant: Tenant | uuid.UUID | str, *, using: str = DEFAULT_DB_
             # the block is marked for rollback, the rollback restores it and
             # any query here would raise TransactionManagementError.
             if settings.RLS_ENABLED and not transaction.get_rollback(using=using):
-                set_tenant_setting(connection, previous)
+                if in_failed_transaction(connection):
+                    # A statement failed and something caught the error: the
+                    # block must roll back, which also restores the setting.
+                    transaction.set_rollback(True, using=using)
+                else:
+                    set_tenant_setting(connection, previous)
     finally:
         _current_tenant_id.reset(token)

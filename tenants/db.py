@@ -27,6 +27,14 @@ def set_tenant_setting(connection: BaseDatabaseWrapper, tenant_id: uuid.UUID | N
         cursor.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, value])
 
 
+def in_failed_transaction(connection: BaseDatabaseWrapper) -> bool:
+    """True when a statement failed and PostgreSQL now refuses every query until rollback."""
+    from psycopg.pq import TransactionStatus
+
+    raw = connection.connection
+    return raw is not None and raw.info.transaction_status == TransactionStatus.INERROR
+
+
 def read_tenant_setting(connection: BaseDatabaseWrapper) -> str | None:
     """The setting as the database sees it now ('' or None when no tenant is set)."""
     with connection.cursor() as cursor:

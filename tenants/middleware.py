@@ -10,7 +10,7 @@ TenantContextMiddleware
    app.current_tenant_id transaction-locally with a bound parameter;
 4. loads the token's user inside that context (so under RLS): a user that is
    not in the claimed tenant -> 401, an inactive one -> 403;
-5. runs the view inside that same transaction; a 5xx rolls it back.
+5. runs the view inside that same transaction; any 4xx/5xx rolls it back.
 
 DRF authenticates later, inside the view; it takes the user found here
 (tenants.auth.TenantJWTAuthentication). All refusals are JSON {"detail"}.
@@ -117,9 +117,10 @@ class TenantContextMiddleware:
             request.tenant_user = user
             request.token_claims = token.payload
             response = self.get_response(request)
-            if response.status_code >= 500:
-                # Django turned an exception into this response before it
-                # reached us: do not commit what the failed view wrote.
+            if response.status_code >= 400:
+                # A refused or failed request writes nothing. (Django may have
+                # turned an exception into this response before it reached us,
+                # and DRF only marks rollback under ATOMIC_REQUESTS.)
                 transaction.set_rollback(True)
         return response
 

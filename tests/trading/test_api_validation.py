@@ -184,3 +184,12 @@ def test_filters_by_symbol_side_and_created_range(client_a, user_a):
     assert [r["symbol"] for r in client_a.get("/api/trades/?symbol=aapl").json()["results"]] == ["AAPL"]
     assert [r["symbol"] for r in client_a.get("/api/trades/?side=sell").json()["results"]] == ["MSFT"]
     assert client_a.get("/api/trades/?created_after=2999-01-01T00:00:00Z").json()["results"] == []
+
+
+def test_a_value_the_database_refuses_is_400_and_the_connection_stays_usable(client_a, user_a):
+    """Found by the schema fuzzer: PostgreSQL rejects a +16:00 offset that Python accepts.
+    The aborted transaction must roll back cleanly, not turn into a 500."""
+    TradeFactory(user=user_a)
+    response = client_a.get("/api/trades/", {"created_after": "2000-01-01T00:00:00+16:00"})
+    assert response.status_code == 400
+    assert client_a.get("/api/trades/").status_code == 200

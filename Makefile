@@ -54,3 +54,9 @@ lint: venv ## ruff check and format check
 format: venv ## apply ruff format and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+backup: venv db-up ## pg_dump the database (RLS forced) to backups/, with row counts per table and tenant
+	@scripts/backup.sh
+
+restore: venv db-up ## restore FILE=backups/<x>.dump into a new database (DB=name) and check its row counts
+	@scripts/restore.sh

@@ -9,20 +9,16 @@ RLS here never touches the database the other tests share.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 from psycopg import sql
 
 from tenants.constants import DEFAULT_TENANT_ID, DOMAIN_TABLES, TENANT_SETTING, TENANT_TABLES
+from tests.scratch import connect, scratch_database
+from tests.scratch import manage as run_manage
 
-ROOT = Path(__file__).resolve().parents[2]
 LEGACY_ROWS = {
     "users": 3,
     "trades": 40,
@@ -32,45 +28,18 @@ LEGACY_ROWS = {
     "risk_metrics": 5,
     "agent_signals": 8,
 }
+_connect = connect
 
 
-def _url(alias: str, dbname: str) -> str:
-    d = settings.DATABASES[alias]
-    return f"postgres://{d['USER']}:{d['PASSWORD']}@{d['HOST']}:{d['PORT']}/{dbname}"
-
-
-def _connect(alias: str, dbname: str) -> psycopg.Connection:
-    d = settings.DATABASES[alias]
-    return psycopg.connect(
-        host=d["HOST"], port=d["PORT"], user=d["USER"], password=d["PASSWORD"], dbname=dbname, autocommit=True
-    )
+def manage(dbname: str, *args: str, check: bool = True):
+    # Batches of 7: several batches even for a few rows.
+    return run_manage(dbname, *args, check=check, TENANT_BACKFILL_BATCH_SIZE="7")
 
 
 @pytest.fixture
 def scratch_db():
-    name = f"alphapulse_migrations_{uuid.uuid4().hex[:8]}"
-    with _connect("owner", "postgres") as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
+    with scratch_database("alphapulse_migrations") as name:
         yield name
-    finally:
-        with _connect("owner", "postgres") as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def manage(dbname: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _url("default", dbname),
-        "MIGRATION_DATABASE_URL": _url("owner", dbname),
-        "TENANT_BACKFILL_BATCH_SIZE": "7",
-    }  # several batches even for a few rows
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    if check and result.returncode != 0:
-        pytest.fail(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def load_legacy_rows(owner: psycopg.Connection) -> None:

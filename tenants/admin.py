@@ -1,0 +1,169 @@
+"""The platform staff's admin: tenants and their users.
+
+Every admin request runs on the owner connection (tenants.routers), which holds
+rls_bypass_role: staff see every tenant, the API never does. Querysets come from
+`all_tenants`, Django's default manager, so no tenant context is needed here.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.password_validation import validate_password
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from tenants.models import Tenant, User
+
+admin.site.site_header = "AlphaPulse platform admin"
+admin.site.site_title = "AlphaPulse admin"
+admin.site.index_title = "Tenants, users and trading data"
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "subscription_tier", "status", "users_link", "created_at")
+    list_filter = ("subscription_tier", "status")
+    search_fields = ("name", "slug")
+    ordering = ("name",)
+    readonly_fields = ("id", "created_at", "updated_at")
+    fields = ("id", "name", "slug", "subscription_tier", "status", "created_at", "updated_at")
+    actions = ("suspend", "activate")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
+        users = (
+            User.all_tenants.filter(tenant=OuterRef("pk"))
+            .order_by()
+            .values("tenant")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        return (
+            super().get_queryset(request).annotate(user_count=Coalesce(Subquery(users, output_field=IntegerField()), 0))
+        )
+
+    @admin.display(description="users", ordering="user_count")
+    def users_link(self, tenant: Tenant) -> str:
+        url = reverse("admin:tenants_user_changelist") + f"?tenant__id__exact={tenant.pk}"
+        return format_html('<a href="{}">{}</a>', url, tenant.user_count)
+
+    @admin.action(description="Suspend the selected tenants (their tokens stop working at once)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        changed = queryset.exclude(status=Tenant.Status.SUSPENDED).update(status=Tenant.Status.SUSPENDED)
+        self.message_user(request, f"Suspended {changed} tenant(s).", messages.SUCCESS)
+
+    @admin.action(description="Activate the selected tenants")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        changed = queryset.exclude(status=Tenant.Status.ACTIVE).update(status=Tenant.Status.ACTIVE)
+        self.message_user(request, f"Activated {changed} tenant(s).", messages.SUCCESS)
+
+
+class UserCreationForm(forms.ModelForm):
+    """New user of a chosen tenant, with a password (User.tenant is not editable on the model)."""
+
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.order_by("name"))
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password (again)", widget=forms.PasswordInput, strip=False)
+
+    class Meta:
+        model = User
+        fields = ("username", "email", "is_active")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        tenant, username = data.get("tenant"), data.get("username")
+        if tenant and username and User.all_tenants.filter(tenant=tenant, username=username).exists():
+            self.add_error("username", f"Tenant '{tenant.slug}' already has a user '{username}'.")
+        password1, password2 = data.get("password1"), data.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", "The two passwords differ.")
+        elif password1:
+            try:
+                validate_password(password1)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=False)
+        user.tenant = self.cleaned_data["tenant"]
+        user.set_password(self.cleaned_data["password1"])
+        if commit:
+            user.save()
+        return user
+
+
+class UserChangeForm(forms.ModelForm):
+    new_password = forms.CharField(
+        label="New password",
+        widget=forms.PasswordInput,
+        strip=False,
+        required=False,
+        help_text="Leave empty to keep the current password.",
+    )
+
+    class Meta:
+        model = User
+        fields = ("email", "is_active", "is_staff", "is_superuser")
+
+    def clean_new_password(self) -> str:
+        password = self.cleaned_data["new_password"]
+        if password:
+            validate_password(password, self.instance)
+        return password
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=False)
+        if self.cleaned_data.get("new_password"):
+            user.set_password(self.cleaned_data["new_password"])
+        if commit:
+            user.save()
+        return user
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    list_display = ("username", "tenant", "email", "is_active", "is_staff", "created_at")
+    list_filter = ("tenant", "is_active", "is_staff")
+    search_fields = ("username", "email", "tenant__slug")
+    list_select_related = ("tenant",)
+    ordering = ("tenant__name", "username")
+    actions = ("deactivate", "reactivate")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = UserChangeForm if obj is not None else UserCreationForm
+        # Only the model fields the form edits: `tenant` is not editable on the
+        # model, so the creation form declares it itself.
+        readonly = self.get_readonly_fields(request, obj)
+        kwargs.update(form=form, fields=[f for f in form.Meta.fields if f not in readonly])
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None):
+        if obj is None:
+            return [(None, {"fields": ("tenant", "username", "email", "is_active", "password1", "password2")})]
+        return [
+            (None, {"fields": ("tenant", "username", "id", "created_at", "email", "new_password")}),
+            ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):
+        if obj is None:
+            return ()
+        readonly = ["tenant", "username", "id", "created_at"]
+        if not request.user.is_superuser:
+            # Only superusers hand out (or take away) staff rights.
+            readonly += ["is_staff", "is_superuser"]
+        return readonly
+
+    @admin.action(description="Deactivate the selected users (their tokens stop working at once)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        changed = queryset.filter(is_active=True).update(is_active=False)
+        self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate the selected users")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        changed = queryset.filter(is_active=False).update(is_active=True)
+        self.message_user(request, f"Reactivated {changed} user(s).", messages.SUCCESS)

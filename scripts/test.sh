@@ -17,5 +17,8 @@ python manage.py check --database default --fail-level ERROR
 # The admin's static files, as gunicorn serves them (whitenoise).
 python manage.py collectstatic --noinput -v 0
 
+echo "== browser test dependencies"
+scripts/browser-deps.sh
+
 echo "== pytest"
 python -m pytest "$@"

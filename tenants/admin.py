@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -21,6 +22,10 @@ from tenants.models import Tenant, User
 admin.site.site_header = "AlphaPulse platform admin"
 admin.site.site_title = "AlphaPulse admin"
 admin.site.index_title = "Tenants, users and trading data"
+# There is no public site to "view": the API lives under /api/.
+admin.site.site_url = None
+# Access is is_staff / is_superuser on platform users; groups are not used.
+admin.site.unregister(Group)
 
 
 @admin.register(Tenant)

@@ -6,13 +6,51 @@ serializer did not foresee) and turns them into 400. Nothing is written: the
 middleware rolls back the request's transaction on any 4xx or 5xx.
 """
 
+import logging
+
+import psycopg.errors
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying when the database is away.
+DATABASE_RETRY_AFTER = 2
+
+
+def database_failure(exc: Exception) -> tuple[int, str] | None:
+    """(status, detail) for a database that is away or a query cut off by a timeout.
+
+    Not the client's fault and usually over in seconds: 503 with Retry-After,
+    never a 500 or a hung worker. Django wraps psycopg's errors; the cause
+    tells a statement_timeout or lock_timeout from a lost connection.
+    """
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, psycopg.errors.QueryCanceled):
+        detail = "The database query took too long and was cancelled (statement_timeout). Retry, or narrow the request."
+    elif isinstance(cause, psycopg.errors.LockNotAvailable):
+        detail = "The database is busy with a conflicting change (lock_timeout). Retry shortly."
+    else:
+        detail = "The database is unavailable. Retry shortly."
+    logger.warning("database failure answered with 503: %s", exc)
+    return 503, detail
+
+
+def database_failure_response(exc: Exception) -> JsonResponse | None:
+    failure = database_failure(exc)
+    if failure is None:
+        return None
+    status_code, detail = failure
+    response = JsonResponse({"detail": detail}, status=status_code)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
 
 
 def json_exception_handler(exc, context):
@@ -28,6 +66,9 @@ def json_exception_handler(exc, context):
             {"detail": f"The database refused the request's data: {exc.__class__.__name__}."},
             status=status.HTTP_400_BAD_REQUEST,
         )
+    failure = database_failure(exc)
+    if failure is not None:
+        return Response({"detail": failure[1]}, status=failure[0], headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
     return None
 
 

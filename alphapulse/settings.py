@@ -135,12 +135,28 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TenantTierThrottle"],
     "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }
+
+# Requests per tenant by subscription tier (tenants/throttling.py); 429 with
+# Retry-After beyond. Override as TENANT_RATE_LIMITS=free=60/min,pro=none,...
+TENANT_RATE_LIMITS = {
+    "free": "120/min",
+    "starter": "600/min",
+    "pro": "3000/min",
+    "enterprise": "12000/min",
+    **env.dict("TENANT_RATE_LIMITS", default={}),
+}
+# Login and refresh attempts per client address.
+LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="30/min")
+# Rate-limit counters. The default (local memory) counts per worker process;
+# a shared cache (e.g. redis://...) makes the limits exact across workers.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),

@@ -22,11 +22,12 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from alphapulse.exceptions import database_failure_response
 from tenants.auth import TENANT_CLAIM
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
@@ -103,16 +104,22 @@ class TenantContextMiddleware:
         if not request.path.startswith(API_PREFIX) or request.path.startswith(PUBLIC_API_PREFIXES):
             return self.get_response(request)
         try:
-            token = verified_claims(request)
-            tenant = claimed_tenant(token)
+            return self._as_tenant(request)
         except Refused as refused:
             return refused.response()
+        except (OperationalError, InterfaceError) as exc:
+            # The database went away (or a timeout fired) in our own queries or
+            # at COMMIT: 503 JSON at once; the connection is replaced on the
+            # next request (CONN_HEALTH_CHECKS), no worker restart needed.
+            response = database_failure_response(exc)
+            assert response is not None
+            return response
 
+    def _as_tenant(self, request: HttpRequest) -> HttpResponse:
+        token = verified_claims(request)
+        tenant = claimed_tenant(token)
         with tenant_context(tenant):
-            try:
-                user = claimed_user(token)
-            except Refused as refused:
-                return refused.response()
+            user = claimed_user(token)  # a Refused leaving the block rolls it back
             request.tenant = tenant
             request.tenant_user = user
             request.token_claims = token.payload

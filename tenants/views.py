@@ -7,6 +7,7 @@ from rest_framework_simplejwt.views import TokenViewBase
 from tenants.auth import TenantLoginSerializer, TenantRefreshSerializer
 from tenants.models import User
 from tenants.serializers import UserSerializer
+from tenants.throttling import LoginThrottle
 
 
 class TenantScopedViewSetMixin:
@@ -22,12 +23,14 @@ class TenantTokenObtainView(TokenViewBase):
     """Log in to one tenant: {"tenant": slug, "username", "password"} -> tokens."""
 
     serializer_class = TenantLoginSerializer
+    throttle_classes = [LoginThrottle]
 
 
 class TenantTokenRefreshView(TokenViewBase):
     """A new access token, after checking tenant and user are still active."""
 
     serializer_class = TenantRefreshSerializer
+    throttle_classes = [LoginThrottle]
 
 
 class UserViewSet(

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -53,6 +54,14 @@ def assert_app_role(django_db_setup, django_db_blocker):
         problems = runtime_role_problems("default")
     assert role == APP_ROLE, f"tests must query as {APP_ROLE}, not {role}"
     assert not problems, f"the test connection can get past RLS: {problems}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit counters live in the (local-memory) cache: none carry over between tests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,101 @@
+"""Per-tenant rate limits, so one tenant cannot starve the rest.
+
+Every authenticated API request counts against its *tenant* (not its user or
+IP), with the rate of the tenant's subscription tier (settings
+TENANT_RATE_LIMITS, e.g. `pro=1200/min`). Logins count per client address
+(LOGIN_RATE_LIMIT), which slows password guessing. Over the limit: 429 with
+`Retry-After` (DRF's Throttled).
+
+Fixed windows with one atomic counter per window in Django's cache (`add` +
+`incr`): O(1) per request, unlike DRF's SimpleRateThrottle, which keeps every
+request's timestamp (6,000 of them for an enterprise tenant). The price is
+that a client can spend up to two windows' worth across a window boundary.
+The counters live in the configured cache (CACHE_URL); with the default
+local-memory cache each gunicorn worker counts on its own, so the effective
+limit is the rate times the workers: point CACHE_URL at a shared cache (e.g.
+Redis) to make it exact.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str | None) -> tuple[int, int] | None:
+    """'1200/min' -> (1200, 60); None, '' or 'none' -> no limit."""
+    if not rate or rate.lower() == "none":
+        return None
+    try:
+        count, period = rate.split("/")
+        return int(count), PERIODS[period.strip()[0].lower()]
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"Bad rate limit {rate!r}: use '<count>/<s|min|hour|day>'.") from exc
+
+
+class FixedWindowThrottle(BaseThrottle):
+    prefix = "throttle"
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+
+    def rate(self, request: Request) -> str | None:
+        raise NotImplementedError
+
+    def key(self, request: Request) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request: Request, view) -> bool:
+        key = self.key(request)
+        limit = parse_rate(self.rate(request)) if key else None
+        if limit is None:
+            return True
+        allowed, period = limit
+        now = time.time()
+        window = int(now // period)
+        counter = f"{self.prefix}:{key}:{window}"
+        cache.add(counter, 0, timeout=period + 1)
+        try:
+            used = cache.incr(counter)
+        except ValueError:  # evicted between add and incr
+            cache.set(counter, 1, timeout=period + 1)
+            used = 1
+        if used <= allowed:
+            return True
+        self.retry_after = (window + 1) * period - now
+        return False
+
+    def wait(self) -> float | None:
+        return self.retry_after
+
+
+class TenantTierThrottle(FixedWindowThrottle):
+    """The tenant's requests, at its subscription tier's rate."""
+
+    prefix = "throttle:tenant"
+
+    def key(self, request: Request) -> str | None:
+        tenant = getattr(request, "tenant", None)
+        return str(tenant.pk) if tenant is not None else None
+
+    def rate(self, request: Request) -> str | None:
+        return settings.TENANT_RATE_LIMITS.get(request.tenant.subscription_tier)
+
+
+class LoginThrottle(FixedWindowThrottle):
+    """Login and refresh attempts per client address."""
+
+    prefix = "throttle:login"
+
+    def key(self, request: Request) -> str | None:
+        return self.get_ident(request)
+
+    def rate(self, request: Request) -> str | None:
+        return settings.LOGIN_RATE_LIMIT

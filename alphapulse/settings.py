@@ -85,6 +85,17 @@ def _database(url_var: str) -> dict:
         "prepare_threshold": None,
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
     }
+    if env.bool("DB_POOL", default=False):
+        # Django's psycopg pool (per process) instead of one persistent
+        # connection per thread; Django requires CONN_MAX_AGE=0 with it. The
+        # tenant setting is transaction-local, so a pooled connection carries
+        # nothing from one request to the next (tests/test_live_server.py).
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"]["pool"] = {
+            "min_size": env.int("DB_POOL_MIN", default=1),
+            "max_size": env.int("DB_POOL_MAX", default=8),
+            "timeout": env.int("DB_POOL_TIMEOUT", default=5),
+        }
     return config
 
 

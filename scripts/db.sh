@@ -6,12 +6,15 @@
 # refuses root), listens on 127.0.0.1:${PGPORT:-54329} only, writes .env with
 # random secrets, and creates the roles and the database. Every step is
 # idempotent: a second run reuses what is there.
+#
+# ALPHAPULSE_PGDATA and ALPHAPULSE_ENV_FILE put a second, throw-away cluster
+# elsewhere (the database-restart drill stops and starts its own).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PGDATA="$ROOT/.pgdata"
+PGDATA="${ALPHAPULSE_PGDATA:-$ROOT/.pgdata}"
 PGPORT="${PGPORT:-54329}"
-ENV_FILE="$ROOT/.env"
+ENV_FILE="${ALPHAPULSE_ENV_FILE:-$ROOT/.env}"
 DB_NAME="alphapulse"
 APP_ROLE="alphapulse_app"
 OWNER_ROLE="alphapulse_owner"
@@ -164,7 +167,8 @@ cmd_down() {
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
+  start) start_server ;;
   status) is_running && say "running on 127.0.0.1:$PGPORT" || { say "not running"; exit 1; } ;;
   psql) shift; psql_super -d "$DB_NAME" "$@" ;;
-  *) echo "usage: scripts/db.sh up|down|status|psql" >&2; exit 2 ;;
+  *) echo "usage: scripts/db.sh up|down|start|status|psql" >&2; exit 2 ;;
 esac

@@ -60,3 +60,18 @@ backup: venv db-up ## pg_dump the database (RLS forced) to backups/, with row co
 
 restore: venv db-up ## restore FILE=backups/<x>.dump into a new database (DB=name) and check its row counts
 	@scripts/restore.sh
+
+BENCH_DB ?= alphapulse_bench
+REHEARSE_DB ?= alphapulse_rehearse
+
+bench-data: venv db-up ## (re)build the bench database (BENCH_DB=alphapulse_bench): migrate, COPY 1M trades in 100 skewed tenants, ANALYZE
+	$(PY) manage.py bench_data --db-name $(BENCH_DB)
+
+bench: venv db-up ## RLS ON vs OFF through gunicorn on the bench database -> docs/benchmarks/ (README.md, latency.png, plans.md)
+	PYTHONPATH=scripts $(PY) -m bench.run --db $(BENCH_DB)
+
+rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
+	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)
+
+drills: venv db-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2 under load (~2 min)
+	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills

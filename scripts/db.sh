@@ -138,6 +138,10 @@ GRANT $BYPASS_ROLE TO $OWNER_ROLE WITH ADMIN OPTION;
 ALTER ROLE $APP_ROLE SET statement_timeout = '15s';
 ALTER ROLE $APP_ROLE SET lock_timeout = '5s';
 ALTER ROLE $APP_ROLE SET idle_in_transaction_session_timeout = '60s';
+-- Django's own time zone: it then sends no session-level SET TIME ZONE on
+-- connect, so the app keeps no session state (safe behind PgBouncer's
+-- transaction pooling, tests/drills/test_pgbouncer.py).
+ALTER ROLE $APP_ROLE SET timezone = 'UTC';
 SELECT format('CREATE DATABASE %I OWNER %I', '$DB_NAME', '$OWNER_ROLE')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$DB_NAME') \gexec
 SQL

@@ -1,0 +1,123 @@
+"""Shared by the drills (`make drills`, marker `drill`; not part of `make test`).
+
+- `own_cluster`: a throw-away PostgreSQL cluster (scripts/db.sh with its own
+  data directory, port and .env) that a drill may stop, restart or flip the
+  cluster-wide RLS bypass on, without touching the project's cluster.
+- `demo_server`: gunicorn on a demo database, rate limits off (the drills load
+  one tenant far beyond its tier), with each demo tenant's tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.load import login
+from tests.scratch import ROOT, free_port, gunicorn, manage, scratch_database
+
+DEMO_PASSWORD = "alphapulse-demo"
+DEMO_USERS = {"acme": "alice", "globex": "bob", "initech": "carol"}
+FAST = {
+    # Demo users are hashed with MD5 (load_demo and server agree): logins are instant.
+    "PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
+    # The drills push single tenants far beyond their tier's rate.
+    "TENANT_RATE_LIMITS": "free=none,starter=none,pro=none,enterprise=none",
+    "LOG_LEVEL": "ERROR",
+}
+
+
+@dataclass
+class Cluster:
+    directory: Path
+    port: int
+    env: dict[str, str]  # DATABASE_URL and MIGRATION_DATABASE_URL of its `alphapulse` database
+
+    def db_sh(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "scripts/db.sh", *args],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "ALPHAPULSE_PGDATA": str(self.directory / "pgdata"),
+                "ALPHAPULSE_ENV_FILE": str(self.directory / "env"),
+                "PGPORT": str(self.port),
+            },
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+
+    def owner(self) -> psycopg.Connection:
+        return psycopg.connect(self.env["MIGRATION_DATABASE_URL"], autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def own_cluster() -> Iterator[Cluster]:
+    directory = Path(tempfile.mkdtemp(prefix="alphapulse-drill-"))
+    directory.chmod(0o755)  # the server runs as `postgres` when we are root
+    cluster = Cluster(directory, free_port(), {})
+    try:
+        cluster.db_sh("up")
+        values = dict(
+            line.split("=", 1)
+            for line in (directory / "env").read_text().splitlines()
+            if "=" in line and line[0] != "#"
+        )
+        cluster.env = {k: values[k] for k in ("DATABASE_URL", "MIGRATION_DATABASE_URL")}
+        manage("unused", "migrate", **cluster.env)
+        manage("unused", "load_demo", "--trades", "200", **cluster.env, **FAST)
+        yield cluster
+    finally:
+        try:
+            cluster.db_sh("down")
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class DemoServer:
+    base: str
+    tenant_ids: dict[str, str]
+    headers: dict[str, dict[str, str]]
+
+    def clients(self, count: int) -> list[tuple[str, str, dict[str, str]]]:
+        slugs = list(DEMO_USERS)
+        return [(s, self.tenant_ids[s], self.headers[s]) for s in (slugs[i % len(slugs)] for i in range(count))]
+
+
+def demo_server_on(base: str, owner: psycopg.Connection) -> DemoServer:
+    tenant_ids = dict(owner.execute("SELECT slug, id::text FROM tenants").fetchall())
+    headers = {slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in DEMO_USERS.items()}
+    return DemoServer(base, tenant_ids, headers)
+
+
+@pytest.fixture(scope="module")
+def demo_database() -> Iterator[str]:
+    """A demo database on the project's own cluster (for drills that stop nothing)."""
+    with scratch_database("alphapulse_drill") as name:
+        manage(name, "migrate")
+        manage(name, "load_demo", "--trades", "200", **FAST)
+        yield name
+
+
+@pytest.fixture
+def own_cluster_server(own_cluster) -> Iterator[DemoServer]:
+    with gunicorn("unused", workers=2, threads=2, **own_cluster.env, **FAST) as base:
+        with own_cluster.owner() as owner:
+            yield demo_server_on(base, owner)
+
+
+def report(title: str, **figures: object) -> None:
+    """Printed figures of a drill (run with -s, as `make drills` does)."""
+    print(f"\n[drill] {title}")
+    for name, value in figures.items():
+        print(f"    {name.replace('_', ' ')}: {value}")

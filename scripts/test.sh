@@ -8,6 +8,9 @@ echo "== ruff"
 ruff check .
 ruff format --check .
 
+echo "== mypy"
+mypy alphapulse tenants trading
+
 echo "== missing migrations"
 python manage.py makemigrations --check --dry-run
 

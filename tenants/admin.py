@@ -7,6 +7,8 @@ rls_bypass_role: staff see every tenant, the API never does. Querysets come from
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
@@ -18,6 +20,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from tenants.models import Tenant, User
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class UserCount(TypedDict):
+    user_count: int  # TenantAdmin.get_queryset's annotation
+
 
 admin.site.site_header = "AlphaPulse platform admin"
 admin.site.site_title = "AlphaPulse admin"
@@ -51,7 +61,7 @@ class TenantAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="users", ordering="user_count")
-    def users_link(self, tenant: Tenant) -> str:
+    def users_link(self, tenant: WithAnnotations[Tenant, UserCount]) -> str:
         url = reverse("admin:tenants_user_changelist") + f"?tenant__id__exact={tenant.pk}"
         return format_html('<a href="{}">{}</a>', url, tenant.user_count)
 
@@ -77,8 +87,9 @@ class UserCreationForm(forms.ModelForm):
         model = User
         fields = ("username", "email", "is_active")
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # ModelForm.clean() returns self.cleaned_data
+        data = self.cleaned_data
         tenant, username = data.get("tenant"), data.get("username")
         if tenant and username and User.all_tenants.filter(tenant=tenant, username=username).exists():
             self.add_error("username", f"Tenant '{tenant.slug}' already has a user '{username}'.")

@@ -34,7 +34,7 @@ LOGIN_FAILED = "Invalid tenant, username or password."
 
 
 def _active_tenant(tenant_id: uuid.UUID | str | None = None, slug: str | None = None) -> Tenant | None:
-    lookup = {"pk": tenant_id} if tenant_id is not None else {"slug": slug}
+    lookup: dict[str, uuid.UUID | str | None] = {"pk": tenant_id} if tenant_id is not None else {"slug": slug}
     return Tenant.objects.filter(status=Tenant.Status.ACTIVE, **lookup).first()
 
 
@@ -137,7 +137,7 @@ class PlatformStaffBackend(BaseBackend):
             return user
         return None
 
-    def get_user(self, user_id: object) -> User | None:
+    def get_user(self, user_id: uuid.UUID | str) -> User | None:
         return (
             User.objects.unscoped()  # session lookup for the admin, staff only
             .filter(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -35,6 +36,14 @@ from tenants.routers import _staff_request
 
 API_PREFIX = "/api/"
 PUBLIC_API_PREFIXES = ("/api/auth/", "/api/schema/", "/api/docs/")
+
+
+class TenantHttpRequest(HttpRequest):
+    """An API request once TenantContextMiddleware has let it through."""
+
+    tenant: Tenant
+    tenant_user: User
+    token_claims: dict[str, Any]
 
 
 class Refused(Exception):
@@ -61,7 +70,8 @@ def verified_claims(request: HttpRequest) -> AccessToken:
     if scheme not in settings.SIMPLE_JWT["AUTH_HEADER_TYPES"] or not raw.strip():
         raise Refused(401, "Authorization header must be 'Bearer <access token>'.")
     try:
-        return AccessToken(raw.strip())
+        # simplejwt annotates Token(token) as "Token | None"; it takes the encoded str.
+        return AccessToken(raw.strip())  # type: ignore[arg-type]
     except TokenError as exc:
         raise Refused(401, f"Token rejected: {exc}") from exc
 
@@ -120,9 +130,10 @@ class TenantContextMiddleware:
         tenant = claimed_tenant(token)
         with tenant_context(tenant):
             user = claimed_user(token)  # a Refused leaving the block rolls it back
-            request.tenant = tenant
-            request.tenant_user = user
-            request.token_claims = token.payload
+            scoped = cast(TenantHttpRequest, request)
+            scoped.tenant = tenant
+            scoped.tenant_user = user
+            scoped.token_claims = token.payload
             response = self.get_response(request)
             if response.status_code >= 400:
                 # A refused or failed request writes nothing. (Django may have

@@ -1,3 +1,6 @@
+from typing import Any
+
+from django.db.models import QuerySet
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -15,7 +18,9 @@ class TenantScopedViewSetMixin:
     and the schema, and selects nothing if used as is. Each request reads
     `Model.objects` afresh, scoped to the request's tenant (and RLS)."""
 
-    def get_queryset(self):
+    queryset: QuerySet[Any]
+
+    def get_queryset(self) -> QuerySet[Any]:
         return self.queryset.model.objects.all()
 
 

@@ -6,6 +6,8 @@ Trading rows change only through the API, as their tenant; the admin can look
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -13,7 +15,7 @@ from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, Risk
 
 
 class ReadOnlyTradingAdmin(admin.ModelAdmin):
-    list_filter: tuple = ("tenant",)
+    list_filter: ClassVar[tuple[str, ...]] = ("tenant",)
     list_select_related = ("tenant", "user")
     list_per_page = 50
     # No full count(*) beside the filtered one: tables hold millions of rows.

@@ -7,6 +7,7 @@ past RLS and let tenant A reference (and so probe) tenant B's users.
 """
 
 import uuid
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import models
@@ -15,9 +16,15 @@ from django.utils import timezone
 
 from tenants.models import TenantModel, tenant_indexes
 
+
+class DecimalSpec(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
 # Quantities and prices: 20 digits, 8 after the point (crypto-grade lots).
-QUANTITY = {"max_digits": 20, "decimal_places": 8}
-MONEY = {"max_digits": 24, "decimal_places": 2}
+QUANTITY: DecimalSpec = {"max_digits": 20, "decimal_places": 8}
+MONEY: DecimalSpec = {"max_digits": 24, "decimal_places": 2}
 
 
 class Side(models.TextChoices):

@@ -28,7 +28,7 @@ class TenantRowSerializer(serializers.ModelSerializer):
     user = serializers.UUIDField(source="user_id", read_only=True)
 
     class Meta:
-        read_only_fields = ("id", "tenant_id", "user", "created_at")
+        read_only_fields: tuple[str, ...] = ("id", "tenant_id", "user", "created_at")
 
     def validate_symbol(self, value: str) -> str:
         value = value.strip().upper()

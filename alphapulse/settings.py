@@ -151,6 +151,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
     "PAGE_SIZE": 50,
+    # Proxies in front of gunicorn that append to X-Forwarded-For. 0: the
+    # client address is REMOTE_ADDR, so a forged header cannot dodge the
+    # login rate limit. Set it to the number of trusted proxies.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": None,
 }
 

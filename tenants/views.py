@@ -14,9 +14,10 @@ from tenants.throttling import LoginThrottle
 
 
 class TenantScopedViewSetMixin:
-    """Declare `queryset = Model.objects.none()`: it names the model for the router
-    and the schema, and selects nothing if used as is. Each request reads
-    `Model.objects` afresh, scoped to the request's tenant (and RLS)."""
+    # Declare `queryset = Model.objects.none()`: it names the model for the
+    # router and the schema, and selects nothing if used as is. Each request
+    # reads `Model.objects` afresh, scoped to the request's tenant (and RLS).
+    # (A comment, not a docstring: docstrings become OpenAPI descriptions.)
 
     queryset: QuerySet[Any]
 

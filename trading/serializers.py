@@ -76,8 +76,11 @@ class OrderSerializer(TenantRowSerializer):
         if self.instance is None:
             if attrs.get("status", models.OrderStatus.NEW) != models.OrderStatus.NEW:
                 raise serializers.ValidationError({"status": ["A new order starts as 'new'."]})
-        elif "status" in attrs:
-            services.order_check_transition(self.instance, attrs["status"])
+        else:
+            if "status" in attrs:
+                services.order_check_transition(self.instance, attrs["status"])
+            # Once an order is working (or done) only its status moves: its
+            # terms are what the market saw.
             if self.instance.status != models.OrderStatus.NEW and set(attrs) - {"status"}:
                 raise serializers.ValidationError(
                     {"non_field_errors": [f"An order that is {self.instance.status} can only change its status."]}

@@ -1,4 +1,4 @@
-"""Domain rules that span more than one field: order status transitions.
+"""Domain rules that span more than one field: order status transitions and deletion.
 
 Serializers call these; views stay declarative. Errors are DRF
 ValidationErrors with messages that say what is allowed.
@@ -6,7 +6,8 @@ ValidationErrors with messages that say what is allowed.
 
 from __future__ import annotations
 
-from rest_framework.exceptions import ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
 
 from trading.models import Order, OrderStatus
 
@@ -34,4 +35,18 @@ def order_check_transition(order: Order, new_status: str) -> None:
             )
         raise ValidationError(
             {"status": [f"An order that is {order.status} can become {', '.join(sorted(allowed))}, not {new_status}."]}
+        )
+
+
+class OrderNotDeletable(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "order_not_deletable"
+
+
+def order_check_deletable(order: Order) -> None:
+    """Only a `new` order may be deleted; a working or finished one is cancelled, or kept as a record."""
+    if order.status != OrderStatus.NEW:
+        raise OrderNotDeletable(
+            f"An order that is {order.status} cannot be deleted"
+            + (": cancel it instead." if ORDER_TRANSITIONS[order.status] else ": it is a record of what happened.")
         )

@@ -6,10 +6,12 @@ manager) and, underneath, from RLS. Another tenant's id is simply not found:
 from rest_framework import viewsets
 
 from tenants.views import TenantScopedViewSetMixin
-from trading import filters, models, serializers
+from trading import filters, models, serializers, services
 
 
 class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+    """Rows of the caller's tenant; `tenant_id` and `user` are set from the token, never from the body."""
+
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
     def perform_create(self, serializer):
@@ -18,36 +20,57 @@ class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
 
 
 class TradeViewSet(TenantRowViewSet):
+    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at range."""
+
     queryset = models.Trade.objects.none()
     serializer_class = serializers.TradeSerializer
     filterset_class = filters.TradeFilter
 
 
 class OrderViewSet(TenantRowViewSet):
+    """Orders of the caller's tenant.
+
+    A limit order needs `limit_price`, a market order has none. Status moves
+    new -> partially_filled -> filled, or to cancelled / rejected; only a `new`
+    order may change its terms or be deleted (409 otherwise).
+    """
+
     queryset = models.Order.objects.none()
     serializer_class = serializers.OrderSerializer
     filterset_class = filters.OrderFilter
 
+    def perform_destroy(self, instance):
+        services.order_check_deletable(instance)
+        super().perform_destroy(instance)
+
 
 class PositionViewSet(TenantRowViewSet):
+    """Positions of the caller's tenant, one per (user, symbol); a negative quantity is a short."""
+
     queryset = models.Position.objects.none()
     serializer_class = serializers.PositionSerializer
     filterset_class = filters.PositionFilter
 
 
 class PortfolioSnapshotViewSet(TenantRowViewSet):
+    """Point-in-time portfolio values of the caller's tenant."""
+
     queryset = models.PortfolioSnapshot.objects.none()
     serializer_class = serializers.PortfolioSnapshotSerializer
     filterset_class = filters.PortfolioSnapshotFilter
 
 
 class RiskMetricViewSet(TenantRowViewSet):
+    """Risk metrics (VaR, drawdown, ...) of the caller's tenant."""
+
     queryset = models.RiskMetric.objects.none()
     serializer_class = serializers.RiskMetricSerializer
     filterset_class = filters.RiskMetricFilter
 
 
 class AgentSignalViewSet(TenantRowViewSet):
+    """Signals from the tenant's trading agents; confidence between 0 and 1."""
+
     queryset = models.AgentSignal.objects.none()
     serializer_class = serializers.AgentSignalSerializer
     filterset_class = filters.AgentSignalFilter

@@ -193,3 +193,48 @@ def test_a_value_the_database_refuses_is_400_and_the_connection_stays_usable(cli
     response = client_a.get("/api/trades/", {"created_after": "2000-01-01T00:00:00+16:00"})
     assert response.status_code == 400
     assert client_a.get("/api/trades/").status_code == 200
+
+
+def test_a_filled_order_keeps_its_terms_and_cannot_be_deleted(client_a):
+    order = client_a.post(
+        "/api/orders/", {"symbol": "AAPL", "side": "buy", "order_type": "market", "quantity": "5"}, format="json"
+    ).json()
+    url = f"/api/orders/{order['id']}/"
+    assert client_a.patch(url, {"status": "filled"}, format="json").status_code == 200
+    changed = client_a.patch(url, {"quantity": "7"}, format="json")
+    assert changed.status_code == 400
+    assert "can only change its status" in changed.json()["non_field_errors"][0]
+    deleted = client_a.delete(url)
+    assert deleted.status_code == 409
+    assert deleted.json() == {"detail": "An order that is filled cannot be deleted: it is a record of what happened."}
+    after = client_a.get(url).json()
+    assert (after["quantity"], after["status"]) == (order["quantity"], "filled")
+
+
+def test_a_working_order_is_cancelled_not_deleted_and_a_new_one_may_be_deleted(client_a):
+    body = {"symbol": "AAPL", "side": "buy", "order_type": "limit", "quantity": "5", "limit_price": "100"}
+    working = client_a.post("/api/orders/", body, format="json").json()
+    fresh = client_a.post("/api/orders/", body, format="json").json()
+    assert (
+        client_a.patch(f"/api/orders/{working['id']}/", {"status": "partially_filled"}, format="json").status_code
+        == 200
+    )
+    refused = client_a.delete(f"/api/orders/{working['id']}/")
+    assert refused.status_code == 409 and refused.json()["detail"].endswith("cancel it instead.")
+    assert client_a.delete(f"/api/orders/{fresh['id']}/").status_code == 204
+
+
+def test_login_rate_limit_ignores_a_forged_x_forwarded_for(settings, user_a, client):
+    settings.LOGIN_RATE_LIMIT = "2/min"
+    wrong = {"tenant": "acme", "username": "alice", "password": "wrong"}
+    for n in range(2):
+        client.post("/api/auth/token/", wrong, content_type="application/json", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+    third = client.post("/api/auth/token/", wrong, content_type="application/json", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert third.status_code == 429
+
+
+def test_schema_descriptions_are_the_resources_own(client):
+    schema = client.get("/api/schema/?format=json").json()
+    descriptions = {op.get("description", "") for path in schema["paths"].values() for op in path.values()}
+    assert not any("Declare `queryset" in d or "A viewset that provides" in d for d in descriptions)
+    assert schema["paths"]["/api/orders/"]["post"]["description"].startswith("Orders of the caller's tenant.")

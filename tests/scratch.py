@@ -131,3 +131,16 @@ def gunicorn(dbname: str, *, workers: int = 1, threads: int = 1, **env: str) -> 
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+# Demo users are hashed by load_demo and checked by a server: both with MD5, so logins are instant.
+FAST_HASHER = {"PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher"}
+
+
+@contextmanager
+def demo_database(prefix: str, trades: int, **env: str) -> Iterator[str]:
+    """A scratch database, migrated, with `load_demo` data (acme, globex, initech)."""
+    with scratch_database(prefix) as name:
+        manage(name, "migrate")
+        manage(name, "load_demo", "--trades", str(trades), **FAST_HASHER, **env)
+        yield name

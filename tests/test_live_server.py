@@ -18,24 +18,20 @@ import httpx
 import pytest
 
 from tenants.constants import APP_ROLE
-from tests.scratch import connect, gunicorn, manage, scratch_database
+from tests.scratch import FAST_HASHER, connect, demo_database, gunicorn
 
 pytestmark = pytest.mark.slow
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 DEMO_PASSWORD = "alphapulse-demo"
 DEMO_USERS = {"acme": "alice", "globex": "bob"}
-# Demo users are hashed by load_demo and checked by the server: both use MD5 to keep logins fast.
-FAST_HASHER = {"PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher"}
 TRADES = "/api/trades/?page_size=50"
 POSITIONS = "/api/positions/"
 
 
 @pytest.fixture(scope="module")
 def demo_db() -> Iterator[str]:
-    with scratch_database("alphapulse_live") as name:
-        manage(name, "migrate")
-        manage(name, "load_demo", "--trades", "50", **FAST_HASHER)
+    with demo_database("alphapulse_live", trades=50) as name:
         yield name
 
 

@@ -20,14 +20,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests import scratch
 from tests.load import login
-from tests.scratch import ROOT, free_port, gunicorn, manage, scratch_database
+from tests.scratch import FAST_HASHER, ROOT, free_port, gunicorn, manage
 
 DEMO_PASSWORD = "alphapulse-demo"
 DEMO_USERS = {"acme": "alice", "globex": "bob", "initech": "carol"}
 FAST = {
-    # Demo users are hashed with MD5 (load_demo and server agree): logins are instant.
-    "PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
+    **FAST_HASHER,
     # The drills push single tenants far beyond their tier's rate.
     "TENANT_RATE_LIMITS": "free=none,starter=none,pro=none,enterprise=none",
     "LOG_LEVEL": "ERROR",
@@ -103,9 +103,7 @@ def demo_server_on(base: str, owner: psycopg.Connection) -> DemoServer:
 @pytest.fixture(scope="module")
 def demo_database() -> Iterator[str]:
     """A demo database on the project's own cluster (for drills that stop nothing)."""
-    with scratch_database("alphapulse_drill") as name:
-        manage(name, "migrate")
-        manage(name, "load_demo", "--trades", "200", **FAST)
+    with scratch.demo_database("alphapulse_drill", trades=200) as name:
         yield name
 
 

@@ -67,9 +67,12 @@ def tenant_context(tenant: Tenant | uuid.UUID | str, *, using: str = DEFAULT_DB_
     tenant_id = _as_tenant_id(tenant)
     previous = _current_tenant_id.get()
     token = _current_tenant_id.set(tenant_id)
+    connection = connections[using]
+    # A top-level transaction takes the local setting with it when it ends; a
+    # savepoint does not (NOTES), so only a nested block restores by hand.
+    nested = connection.in_atomic_block
     try:
         with transaction.atomic(using=using):
-            connection = connections[using]
             if settings.RLS_ENABLED:
                 set_tenant_setting(connection, tenant_id)
             yield tenant_id
@@ -77,12 +80,12 @@ def tenant_context(tenant: Tenant | uuid.UUID | str, *, using: str = DEFAULT_DB_
             # transaction ends (NOTES): put the outer tenant back by hand. If
             # the block is marked for rollback, the rollback restores it and
             # any query here would raise TransactionManagementError.
-            if settings.RLS_ENABLED and not transaction.get_rollback(using=using):
+            if not transaction.get_rollback(using=using):
                 if in_failed_transaction(connection):
                     # A statement failed and something caught the error: the
                     # block must roll back, which also restores the setting.
                     transaction.set_rollback(True, using=using)
-                else:
+                elif nested and settings.RLS_ENABLED:
                     set_tenant_setting(connection, previous)
     finally:
         _current_tenant_id.reset(token)

@@ -1,0 +1,110 @@
+"""What the benchmark scripts share: paths, the two roles' URLs for any database
+of the local cluster, manage.py runs against such a database, percentiles."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import environ
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "bench" / "out"
+DOCS = ROOT / "docs" / "benchmarks"
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+PROTECTED = {"alphapulse", "postgres", "template0", "template1"}
+
+# Real environment variables win over .env, as in alphapulse/settings.py.
+environ.Env.read_env(ROOT / ".env", overwrite=False)
+
+
+def _base(var: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise SystemExit(f"{var} is not set and .env has none: run 'make setup' first")
+    return value.rsplit("/", 1)[0]
+
+
+def app_url(dbname: str) -> str:
+    """The app role (DATABASE_URL) on database `dbname`."""
+    return f"{_base('DATABASE_URL')}/{dbname}"
+
+
+def owner_url(dbname: str) -> str:
+    """The owner role (MIGRATION_DATABASE_URL) on database `dbname`."""
+    return f"{_base('MIGRATION_DATABASE_URL')}/{dbname}"
+
+
+def check_own_database(dbname: str) -> None:
+    if dbname in PROTECTED or dbname.startswith("test_"):
+        raise SystemExit(f"refusing to use database '{dbname}': the benchmarks only touch databases of their own")
+
+
+def db_env(dbname: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": app_url(dbname), "MIGRATION_DATABASE_URL": owner_url(dbname), **extra}
+
+
+def manage(dbname: str, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=db_env(dbname, **env), capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def recreate_database(dbname: str) -> None:
+    check_own_database(dbname)
+    with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+
+def database_exists(dbname: str) -> bool:
+    with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
+        return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone() is not None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), q in [0, 100]."""
+    if not values:
+        return math.nan
+    data = sorted(values)
+    pos = (len(data) - 1) * q / 100
+    low, high = math.floor(pos), math.ceil(pos)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(values, 50)
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = f"{int(line.split()[1]) / 1024 / 1024:.0f}"
+    except OSError:
+        pass
+    return {"cores": str(os.cpu_count()), "cpu": cpu, "memory_gib": mem_gib, "python": sys.version.split()[0]}

@@ -420,10 +420,9 @@ class ReplaceUserForeignKey(TableOperation):
             schema_editor,
             [sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(self.t, self.composite)],
         )
-        run_ddl(
-            schema_editor,
-            [sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(self.t, self.legacy)],
-        )
+        # The plain key: Django's generated name from `legacy`, or ours after a
+        # rollback and a second forward.
+        self._drop_plain_user_keys(schema_editor)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         run_ddl(

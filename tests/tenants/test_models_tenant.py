@@ -76,3 +76,20 @@ def test_deleting_a_tenant_cascades_to_its_rows(db, django_db_blocker):
     with tenant_context(tenant):
         assert Trade.objects.count() == 0
         assert User.objects.count() == 0
+
+
+@pytest.mark.django_db(databases=["default", "owner"])
+def test_domain_tables_reference_users_only_through_the_composite_key():
+    """A plain user_id -> users(id) key would be checked past RLS: tenant A could
+    reference B's users and learn which ids exist from the constraint that fails."""
+    from django.db import connections
+
+    from tenants.constants import DOMAIN_TABLES
+
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, array_agg(cardinality(conkey) ORDER BY conname) "
+            "FROM pg_constraint WHERE contype = 'f' AND confrelid = 'users'::regclass GROUP BY 1"
+        )
+        keys = dict(cursor.fetchall())
+    assert {table: keys.get(table) for table in DOMAIN_TABLES} == {table: [2] for table in DOMAIN_TABLES}

@@ -122,6 +122,13 @@ class RowWriter:
         return f"{self.rng.uniform(low, high):.{places}f}"
 
 
+def scalar(conn: psycopg.Connection, query: sql.Composed | str) -> int:
+    """The single value a count(*) returns."""
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
 class Command(BaseCommand):
     help = "Create and fill the benchmark database (1M trades, 100 skewed tenants) with COPY."
 
@@ -418,19 +425,17 @@ class Command(BaseCommand):
         counts: dict[str, int] = {}
         with pg_connect("owner", self.db_name, autocommit=True) as conn:
             for table in expected:
-                counts[table] = conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-                ).fetchone()[0]
+                counts[table] = scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
         wrong = {t: (counts[t], n) for t, n in expected.items() if counts[t] != n}
         if wrong:
             raise CommandError(f"rows did not land as planned (got, expected): {wrong}")
         small = tenants[-1]
         with pg_connect("default", self.db_name) as app:
-            unscoped = app.execute("SELECT count(*) FROM trades").fetchone()[0]
+            unscoped = scalar(app, "SELECT count(*) FROM trades")
             app.rollback()
             for tenant in (tenants[0], small):
                 app.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant.id)])
-                seen = app.execute("SELECT count(*) FROM trades").fetchone()[0]
+                seen = scalar(app, "SELECT count(*) FROM trades")
                 app.rollback()
                 if seen != tenant.rows["trades"]:
                     raise CommandError(

@@ -385,6 +385,20 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "thousand index entries. A `(tenant_id, symbol, created_at DESC)` index would make it a direct range "
         "scan if this endpoint matters.",
         "",
+        "## What would take the p99 ratio to 1.05",
+        "",
+        "- **Less noise, first.** Inside PostgreSQL the statements take the same time ON and OFF (table above); "
+        "the spread of the per-pair ratios (often 0.8 to 1.3) is the shared 2-core machine. Pin the server, "
+        "PostgreSQL and the load generator to their own cores (`taskset`), or use a bigger machine, and run more "
+        "rounds (`BENCH_ROUNDS`, `BENCH_REQUESTS`); the interleaved check is the better estimator meanwhile.",
+        "- **One network round trip less.** ON's only extra work outside the policies is `set_config` after "
+        "`BEGIN`. psycopg's pipeline mode (or `SET LOCAL` sent with the first query) would put it in the same "
+        "round trip; Django's `CONN_HEALTH_CHECKS` `SELECT 1` per request is a round trip of the same size that "
+        "both variants pay and could go (`CONN_HEALTH_CHECKS=false` behind a pool that checks connections).",
+        "- **The policies' own cost** is planning (ON/SET p50 1.02-1.05 above, about 0.01 ms per query): "
+        "prepared statements would amortize it, but they do not survive PgBouncer's transaction pooling, so "
+        "they stay off (`prepare_threshold` None).",
+        "",
         "## pg_stat_statements during the run (`manage.py query_stats compare`, app role)",
         "",
         "```",

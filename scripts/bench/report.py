@@ -393,8 +393,9 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "rounds (`BENCH_ROUNDS`, `BENCH_REQUESTS`); the interleaved check is the better estimator meanwhile.",
         "- **One network round trip less.** ON's only extra work outside the policies is `set_config` after "
         "`BEGIN`. psycopg's pipeline mode would send it (still a bound `set_config(..., true)`) in the same "
-        "round trip as `BEGIN` and the first query; Django's `CONN_HEALTH_CHECKS` `SELECT 1` per request is a round trip of the same size that "
-        "both variants pay and could go (`CONN_HEALTH_CHECKS=false` behind a pool that checks connections).",
+        "round trip as `BEGIN` and the first query; Django's `CONN_HEALTH_CHECKS` `SELECT 1` per request is a "
+        "round trip of the same size that both variants pay and could go (`CONN_HEALTH_CHECKS=false` behind "
+        "a pool that checks connections).",
         "- **The policies' own cost** is planning (ON/SET p50 1.02-1.05 above, about 0.01 ms per query): "
         "prepared statements would amortize it, but they do not survive PgBouncer's transaction pooling, so "
         "they stay off (`prepare_threshold` None).",

@@ -260,6 +260,8 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "",
         "## Results",
         "",
+        "![Latency CDFs, RLS ON vs OFF](latency.png)",
+        "",
         "| scenario | ON p50 / p95 / p99 (ms) | OFF p50 / p95 / p99 (ms) | p50 ratio | **p99 ratio** | "
         "throughput ON / OFF (req/s) | throughput ratio | errors ON / OFF |",
         "|---|---|---|---|---|---|---|---|",

@@ -1,3 +1,5 @@
+"""The tenants app: registers the runtime-role system check and the OpenAPI bearer scheme on start-up."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,6 @@
+"""The user resource as the API shows it: read-only, never the password, always the caller's tenant
+(the view's queryset is the scoped manager, under RLS)."""
+
 from rest_framework import serializers
 
 from tenants.models import User

@@ -1,3 +1,6 @@
+"""Routes of the tenants app: login and refresh (public, rate-limited per address) and the
+tenant's users (bearer token; TenantContextMiddleware has set the tenant before the view runs)."""
+
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 

@@ -1,3 +1,10 @@
+"""Login, refresh and the users resource.
+
+Login and refresh are public (TenantContextMiddleware lets /api/auth/ through) and fail
+with one 401 body whatever was wrong; the users views run inside the request's tenant
+context, so their queryset (the scoped manager) and RLS both limit them to the tenant.
+"""
+
 from typing import Any
 
 from django.db.models import QuerySet

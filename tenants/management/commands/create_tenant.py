@@ -1,3 +1,6 @@
+"""`create_tenant <slug> --name NAME --tier TIER`: prints the new id. Exit 2 on a duplicate slug,
+an unknown tier or an invalid name, with a message saying so; runs as the owner."""
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 

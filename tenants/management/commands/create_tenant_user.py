@@ -1,3 +1,6 @@
+"""`create_tenant_user <slug> <username> --password PW [--staff]`: a user inside one tenant,
+written inside that tenant's context. Exit 2 on an unknown slug, a taken username or a weak password."""
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError

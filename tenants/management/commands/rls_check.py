@@ -1,3 +1,6 @@
+"""`rls_check`: the seed's verification queries plus the runtime role's own check. Exit 1 on any
+gap (a tenant table without forced RLS or a policy, an app role that can get past them)."""
+
 from django.core.management.base import BaseCommand
 
 from tenants.verification import rls_findings

@@ -1,3 +1,6 @@
+"""`set_tenant_status <slug> active|suspended`: the middleware reads the status on every request,
+so a suspension refuses the tenant's very next call (403). Exit 2 on an unknown slug or status."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from tenants.management.base import OWNER, tenant_by_slug

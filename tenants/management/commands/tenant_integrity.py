@@ -1,3 +1,6 @@
+"""`tenant_integrity`: rows with NULL or orphaned tenant_id, or pointing at a user of another
+tenant, per table, counted as the owner (past RLS). Exit 1 on any."""
+
 from django.core.management.base import BaseCommand
 
 from tenants.verification import integrity_counts

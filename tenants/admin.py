@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
@@ -36,6 +37,9 @@ admin.site.index_title = "Tenants, users and trading data"
 admin.site.site_url = None
 # Access is is_staff / is_superuser on platform users; groups are not used.
 admin.site.unregister(Group)
+# Nothing is deleted from the admin: tenants are suspended, users deactivated
+# (a delete would cascade through a firm's trading history).
+admin.site.disable_action("delete_selected")
 
 
 @admin.register(Tenant)
@@ -65,8 +69,15 @@ class TenantAdmin(admin.ModelAdmin):
         url = reverse("admin:tenants_user_changelist") + f"?tenant__id__exact={tenant.pk}"
         return format_html('<a href="{}">{}</a>', url, tenant.user_count)
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
     @admin.action(description="Suspend the selected tenants (their tokens stop working at once)")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        if queryset.filter(slug=settings.PLATFORM_TENANT_SLUG).exists():
+            # Staff are its users: suspending it would lock the platform out of its own admin.
+            self.message_user(request, "The platform tenant cannot be suspended; left as it is.", messages.WARNING)
+            queryset = queryset.exclude(slug=settings.PLATFORM_TENANT_SLUG)
         changed = queryset.exclude(status=Tenant.Status.SUSPENDED).update(status=Tenant.Status.SUSPENDED)
         self.message_user(request, f"Suspended {changed} tenant(s).", messages.SUCCESS)
 
@@ -140,6 +151,10 @@ class UserChangeForm(forms.ModelForm):
         return user
 
 
+def is_privileged(user: User) -> bool:
+    return user.is_staff or user.is_superuser
+
+
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     list_display = ("username", "tenant", "email", "is_active", "is_staff", "created_at")
@@ -148,6 +163,16 @@ class UserAdmin(admin.ModelAdmin):
     list_select_related = ("tenant",)
     ordering = ("tenant__name", "username")
     actions = ("deactivate", "reactivate")
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # Staff accounts (their passwords, their active flag) are a superuser's to
+        # change; otherwise plain staff could reset a superuser's password.
+        if obj is not None and is_privileged(obj) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = UserChangeForm if obj is not None else UserCreationForm
@@ -174,12 +199,22 @@ class UserAdmin(admin.ModelAdmin):
             readonly += ["is_staff", "is_superuser"]
         return readonly
 
+    def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        if request.user.is_superuser:
+            return queryset
+        privileged = queryset.filter(Q(is_staff=True) | Q(is_superuser=True))
+        if privileged.exists():
+            self.message_user(
+                request, "Staff accounts are left as they are: only superusers change them.", messages.WARNING
+            )
+        return queryset.exclude(Q(is_staff=True) | Q(is_superuser=True))
+
     @admin.action(description="Deactivate the selected users (their tokens stop working at once)")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = queryset.filter(is_active=True).update(is_active=False)
+        changed = self._changeable(request, queryset).filter(is_active=True).update(is_active=False)
         self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
 
     @admin.action(description="Reactivate the selected users")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = queryset.filter(is_active=False).update(is_active=True)
+        changed = self._changeable(request, queryset).filter(is_active=False).update(is_active=True)
         self.message_user(request, f"Reactivated {changed} user(s).", messages.SUCCESS)

@@ -18,6 +18,7 @@ DRF authenticates later, inside the view; it takes the user found here
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -33,6 +34,7 @@ from tenants.auth import TENANT_CLAIM
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 from tenants.routers import _staff_request
+from tenants.throttling import LoginThrottle, spend
 
 API_PREFIX = "/api/"
 PUBLIC_API_PREFIXES = ("/api/auth/", "/api/schema/", "/api/docs/")
@@ -111,7 +113,7 @@ class TenantContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(API_PREFIX) or request.path.startswith(PUBLIC_API_PREFIXES):
+        if not request.path_info.startswith(API_PREFIX) or request.path_info.startswith(PUBLIC_API_PREFIXES):
             return self.get_response(request)
         try:
             return self._as_tenant(request)
@@ -150,8 +152,15 @@ class StaffDatabaseMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/admin/"):
+        if not request.path_info.startswith("/admin/"):
             return self.get_response(request)
+        if request.method == "POST" and request.path_info == "/admin/login/":
+            # The most powerful accounts: the same per-address budget as the API's login.
+            retry_after = spend(f"{LoginThrottle.prefix}:{request.META.get('REMOTE_ADDR')}", settings.LOGIN_RATE_LIMIT)
+            if retry_after is not None:
+                response = HttpResponse("Too many login attempts; retry later.", status=429, content_type="text/plain")
+                response["Retry-After"] = str(math.ceil(retry_after))
+                return response
         token = _staff_request.set(True)
         try:
             return self.get_response(request)

@@ -3,7 +3,8 @@
 Every authenticated API request counts against its *tenant* (not its user or
 IP), with the rate of the tenant's subscription tier (settings
 TENANT_RATE_LIMITS, e.g. `pro=1200/min`). Logins count per client address
-(LOGIN_RATE_LIMIT), which slows password guessing. Over the limit: 429 with
+(LOGIN_RATE_LIMIT), which slows password guessing; the admin's login form
+shares that budget (tenants.middleware.StaffDatabaseMiddleware). Over the limit: 429 with
 `Retry-After` (DRF's Throttled).
 
 Fixed windows with one atomic counter per window in Django's cache (`add` +
@@ -40,6 +41,24 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
         raise ImproperlyConfigured(f"Bad rate limit {rate!r}: use '<count>/<s|min|hour|day>'.") from exc
 
 
+def spend(key: str, rate: str | None) -> float | None:
+    """Count one request against `key` at `rate`: None if allowed, else seconds until the window ends."""
+    limit = parse_rate(rate)
+    if limit is None:
+        return None
+    allowed, period = limit
+    now = time.time()
+    window = int(now // period)
+    counter = f"{key}:{window}"
+    cache.add(counter, 0, timeout=period + 1)
+    try:
+        used = cache.incr(counter)
+    except ValueError:  # evicted between add and incr
+        cache.set(counter, 1, timeout=period + 1)
+        used = 1
+    return None if used <= allowed else (window + 1) * period - now
+
+
 class FixedWindowThrottle(BaseThrottle):
     prefix = "throttle"
 
@@ -54,23 +73,10 @@ class FixedWindowThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view) -> bool:
         key = self.key(request)
-        limit = parse_rate(self.rate(request)) if key else None
-        if limit is None:
+        if key is None:
             return True
-        allowed, period = limit
-        now = time.time()
-        window = int(now // period)
-        counter = f"{self.prefix}:{key}:{window}"
-        cache.add(counter, 0, timeout=period + 1)
-        try:
-            used = cache.incr(counter)
-        except ValueError:  # evicted between add and incr
-            cache.set(counter, 1, timeout=period + 1)
-            used = 1
-        if used <= allowed:
-            return True
-        self.retry_after = (window + 1) * period - now
-        return False
+        self.retry_after = spend(f"{self.prefix}:{key}", self.rate(request))
+        return self.retry_after is None
 
     def wait(self) -> float | None:
         return self.retry_after
@@ -90,7 +96,7 @@ class TenantTierThrottle(FixedWindowThrottle):
 
 
 class LoginThrottle(FixedWindowThrottle):
-    """Login and refresh attempts per client address."""
+    """Login and refresh attempts per client address (the admin's login counts in the same window)."""
 
     prefix = "throttle:login"
 

@@ -286,3 +286,58 @@ def test_trading_rows_cannot_be_added_changed_or_deleted(staff_client, two_tenan
     trade.refresh_from_db(using=OWNER)
     assert trade.symbol == "AAPL"
     assert Trade.all_tenants.using(OWNER).count() == 2
+
+
+# -- what plain staff cannot do (a review found each of these open) ------------
+
+
+def test_plain_staff_cannot_reset_a_superusers_password_or_deactivate_staff(client, staff, superuser, platform):
+    other_staff = owner_user(platform, "colleague", is_staff=True)
+    admin_login(client, "staff")
+    for target in (superuser, other_staff):
+        response = client.post(
+            f"/admin/tenants/user/{target.pk}/change/", change_form(target, new_password="pwned-123")
+        )
+        assert response.status_code == 403
+        client.post("/admin/tenants/user/", {"action": "deactivate", "_selected_action": [str(target.pk)]})
+        target.refresh_from_db(using=OWNER)
+        assert target.is_active and not target.check_password("pwned-123")
+    page = client.get(f"/admin/tenants/user/{superuser.pk}/change/")
+    assert page.status_code == 200 and b'name="new_password"' not in page.content  # view only
+
+
+def test_nothing_is_deleted_from_the_admin(client, staff, superuser, platform):
+    acme = owner_tenant("acme")
+    alice = owner_user(acme, "alice")
+    admin_login(client, "root")  # not even by a superuser
+    assert client.post(f"/admin/tenants/tenant/{platform.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/tenants/user/{alice.pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = client.post(
+        "/admin/tenants/tenant/",
+        {"action": "delete_selected", "_selected_action": [str(acme.pk)], "post": "yes"},
+        follow=True,
+    )
+    assert b"No action selected" in bulk.content
+    assert Tenant.objects.using(OWNER).filter(pk__in=[platform.pk, acme.pk]).count() == 2
+    assert User.all_tenants.using(OWNER).filter(pk=alice.pk).exists()
+
+
+def test_the_platform_tenant_cannot_be_suspended(staff_client, platform):
+    acme = owner_tenant("acme")
+    response = staff_client.post(
+        "/admin/tenants/tenant/",
+        {"action": "suspend", "_selected_action": [str(platform.pk), str(acme.pk)]},
+        follow=True,
+    )
+    assert b"The platform tenant cannot be suspended" in response.content
+    platform.refresh_from_db(using=OWNER)
+    acme.refresh_from_db(using=OWNER)
+    assert (platform.status, acme.status) == (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED)
+
+
+def test_admin_login_shares_the_login_rate_limit(client, staff, settings):
+    settings.LOGIN_RATE_LIMIT = "5/min"
+    codes = [admin_login(client, "staff", f"wrong-{n}").status_code for n in range(5)]
+    assert codes == [200] * 5  # the form again, with its error
+    refused = admin_login(client, "staff")  # even the right password, until the window ends
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0

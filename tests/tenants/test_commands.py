@@ -36,6 +36,8 @@ def test_create_tenant_prints_its_id_and_applies_the_tier():
         (["set_tenant_status", "nope", "suspended"], "No tenant with slug 'nope'"),
         (["set_tenant_status", "default", "deleted"], "Unknown status 'deleted'"),
         (["create_tenant_user", "default", "alice", "--password", "short"], "too short"),
+        (["create_tenant_user", "default", "eve", "--password", "long-enough-pw", "--staff"], "can be staff"),
+        (["create_tenant_user", "default", "eve", "--password", "long-enough-pw", "--superuser"], "can be staff"),
     ],
 )
 def test_bad_arguments_are_clear_errors(args, message):
@@ -59,6 +61,18 @@ def test_create_tenant_user_is_unique_per_tenant_only():
     user = User.objects.unscoped().using("owner").get(pk=first)  # platform read, owner connection
     assert user.check_password("long-enough-pw")
     assert user.tenant.slug == "acme"
+
+
+def test_staff_and_superusers_are_distinct_and_only_on_the_platform_tenant(settings):
+    run("create_tenant", settings.PLATFORM_TENANT_SLUG, "--name", "Platform")
+    staff = run("create_tenant_user", settings.PLATFORM_TENANT_SLUG, "dana", "--password", "long-enough-pw", "--staff")
+    root = run(
+        "create_tenant_user", settings.PLATFORM_TENANT_SLUG, "root", "--password", "long-enough-pw", "--superuser"
+    )
+    flags = dict(
+        (str(u.pk), (u.is_staff, u.is_superuser)) for u in User.all_tenants.using("owner").filter(pk__in=[staff, root])
+    )
+    assert flags == {staff: (True, False), root: (True, True)}
 
 
 def test_set_tenant_status_suspends_and_reactivates():

@@ -1,6 +1,8 @@
-"""`create_tenant_user <slug> <username> --password PW [--staff]`: a user inside one tenant,
-written inside that tenant's context. Exit 2 on an unknown slug, a taken username or a weak password."""
+"""`create_tenant_user <slug> <username> --password PW [--staff|--superuser]`: a user inside one tenant,
+written inside that tenant's context. Exit 2 on an unknown slug, a taken username, a weak password,
+or staff rights asked for outside the platform tenant."""
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -19,10 +21,21 @@ class Command(BaseCommand):
         parser.add_argument("--password", required=True)
         parser.add_argument("--email", default="")
         parser.add_argument("--staff", action="store_true", help="may log in to /admin/ (platform tenant only)")
+        parser.add_argument(
+            "--superuser", action="store_true", help="staff who also manage staff accounts (platform tenant only)"
+        )
 
-    def handle(self, *args, slug: str, username: str, password: str, email: str, staff: bool, **options):
+    def handle(
+        self, *args, slug: str, username: str, password: str, email: str, staff: bool, superuser: bool, **options
+    ):
         tenant = tenant_by_slug(slug)
-        user = User(tenant=tenant, username=username, email=email, is_staff=staff, is_superuser=staff)
+        if (staff or superuser) and slug != settings.PLATFORM_TENANT_SLUG:
+            raise CommandError(
+                f"Only users of the platform tenant '{settings.PLATFORM_TENANT_SLUG}' can be staff; "
+                f"'{slug}' is a customer tenant.",
+                returncode=2,
+            )
+        user = User(tenant=tenant, username=username, email=email, is_staff=staff or superuser, is_superuser=superuser)
         try:
             # Uniqueness is checked below, inside the tenant, on the owner connection.
             user.full_clean(exclude=["password", "tenant"], validate_unique=False, validate_constraints=False)

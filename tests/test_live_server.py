@@ -160,3 +160,31 @@ def test_concurrent_requests_of_two_tenants_never_cross(demo_db, demo, tmp_path)
     assert sorted(placed) == sorted(
         (symbol[slug], demo[slug]["tenant_id"], 4 * per_thread_writes) for slug in DEMO_USERS
     )
+
+
+def test_racing_status_changes_of_one_order_cannot_both_win(demo_db, tmp_path):
+    """Fill and cancel the same new order at the same moment, 12 times: the row
+    lock taken for the status rules lets exactly one of each pair through."""
+    with gunicorn(demo_db, workers=2, threads=4, CONN_MAX_AGE="60", **FAST_HASHER) as base:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            http.headers.update(login(http, "acme"))
+            body = {"symbol": "RACE", "side": "buy", "order_type": "market", "quantity": "1"}
+            ids = [http.post("/api/orders/", json=body).json()["id"] for _ in range(12)]
+        outcomes: dict[str, list[int]] = {order_id: [] for order_id in ids}
+        lock = threading.Lock()
+
+        def change(order_id: str, status: str, start: threading.Barrier) -> None:
+            with httpx.Client(base_url=base, timeout=30, headers=http.headers) as client:
+                start.wait(timeout=30)
+                code = client.patch(f"/api/orders/{order_id}/", json={"status": status}).status_code
+            with lock:
+                outcomes[order_id].append(code)
+
+        for order_id in ids:
+            start = threading.Barrier(2)
+            racers = [threading.Thread(target=change, args=(order_id, s, start)) for s in ("filled", "cancelled")]
+            for racer in racers:
+                racer.start()
+            for racer in racers:
+                racer.join()
+    assert all(sorted(codes) == [200, 400] for codes in outcomes.values()), outcomes

@@ -39,6 +39,15 @@ class OrderViewSet(TenantRowViewSet):
     serializer_class = serializers.OrderSerializer
     filterset_class = filters.OrderFilter
 
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.request.method in ("PUT", "PATCH", "DELETE"):
+            # The status rules read the row and then write it: lock it for the
+            # request's transaction, so two requests cannot both pass the check
+            # (say, cancel and fill the same new order).
+            queryset = queryset.select_for_update()
+        return queryset
+
     def perform_destroy(self, instance):
         services.order_check_deletable(instance)
         super().perform_destroy(instance)

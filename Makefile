@@ -55,10 +55,10 @@ format: venv ## apply ruff format and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-backup: venv db-up ## pg_dump the database (RLS forced) to backups/, with row counts per table and tenant
+backup: venv db-up ## pg_dump the database (RLS forced) to backups/ (DB=, FILE=), with row counts per table and tenant
 	@scripts/backup.sh
 
-restore: venv db-up ## restore FILE=backups/<x>.dump into a new database (DB=name) and check its row counts
+restore: venv db-up ## restore FILE=backups/<x>.dump into a new database (DB=name) and check its row counts (UNCHECKED=1 without)
 	@scripts/restore.sh
 
 BENCH_DB ?= alphapulse_bench

@@ -7,6 +7,7 @@ counts per table and tenant, failing loudly when they differ.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -91,3 +92,50 @@ def test_scenario_3_restore_pre_migration_backup_then_migrate_forward(tmp_path):
             print(f"scenario 3 recovery (restore + migrate forward): {time.monotonic() - started:.1f} s")
         finally:
             drop_database(restored)
+
+
+def test_counts_and_dump_share_one_snapshot_under_concurrent_writes(two_tenant_db, tmp_path):
+    """Rows written while the backup runs are either in both the counts and the
+    dump or in neither (a review caught counts taken in a separate snapshot)."""
+    dump = tmp_path / "live.dump"
+    restored = f"{two_tenant_db}_live"
+    stop = threading.Event()
+
+    def writer() -> None:
+        with connect("owner", two_tenant_db) as owner:
+            while not stop.is_set():
+                owner.execute(
+                    "INSERT INTO trades (id, tenant_id, user_id, symbol, side, quantity, price, executed_at, "
+                    "created_at) SELECT gen_random_uuid(), tenant_id, id, 'LIVE', 'buy', 1, 1, now(), now() FROM users "
+                    "WHERE username = 'alice'"
+                )
+                time.sleep(0.01)  # pacing the writer, not a timing assertion
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        script("scripts/backup.sh", DB=two_tenant_db, FILE=str(dump))
+    finally:
+        stop.set()
+        thread.join()
+    try:
+        result = script("scripts/restore.sh", check=False, FILE=str(dump), DB=restored)
+        assert result.returncode == 0, result.stderr
+        assert "row counts match the backup" in result.stdout
+    finally:
+        drop_database(restored)
+
+
+def test_restore_refuses_what_it_cannot_check_or_would_overwrite(two_tenant_db, tmp_path):
+    dump = tmp_path / "x.dump"
+    script("scripts/backup.sh", DB=two_tenant_db, FILE=str(dump))
+    existing = script("scripts/restore.sh", check=False, FILE=str(dump), DB=two_tenant_db)
+    assert existing.returncode == 2 and "already exists" in existing.stderr
+    dump.with_name("x.dump.counts").unlink()
+    unchecked = script("scripts/restore.sh", check=False, FILE=str(dump), DB=f"{two_tenant_db}_x")
+    assert unchecked.returncode == 2 and "could not be checked" in unchecked.stderr
+    missing = script("scripts/restore.sh", check=False, FILE=str(tmp_path / "nope.dump"), DB=f"{two_tenant_db}_y")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    with connect("owner", "postgres") as admin:
+        names = {row[0] for row in admin.execute("SELECT datname FROM pg_database").fetchall()}
+    assert not {f"{two_tenant_db}_x", f"{two_tenant_db}_y"} & names

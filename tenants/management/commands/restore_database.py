@@ -1,0 +1,39 @@
+"""`restore_database FILE [--database NEW] [--unchecked]` (make restore): restore into a new
+database and compare its row counts per table and tenant with the backup's. Exit 1 when they
+differ, 2 when the restore could not run (missing file or counts, existing database, pg_restore error)."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.backups import BackupError, restore
+
+
+class Command(BaseCommand):
+    help = "Restore a backup into a NEW database and check its row counts against the backup's."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the .dump written by make backup (its .counts beside it)")
+        parser.add_argument("--database", help="new database name (default: alphapulse_restored_<UTC time>)")
+        parser.add_argument("--unchecked", action="store_true", help="restore even without the .counts file")
+
+    def handle(self, *args, file: str, database: str | None, unchecked: bool, **options):
+        dbname = database or "alphapulse_restored_" + datetime.now(UTC).strftime("%Y%m%dt%H%M%Sz")
+        self.stdout.write(f"[restore] {file} -> new database {dbname}")
+        try:
+            differences = restore(Path(file), dbname, unchecked=unchecked)
+        except BackupError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        if differences:
+            self.stderr.write("[restore] ROW COUNTS DIFFER from the backup (- backup, + restored):")
+            for line in differences:
+                self.stderr.write(f"    {line}")
+            raise SystemExit(1)
+        if unchecked:
+            self.stderr.write("[restore] warning: restored WITHOUT a count check (--unchecked)")
+        else:
+            self.stdout.write("[restore] row counts match the backup")
+        self.stdout.write(
+            f"[restore] done: database {dbname}. Point DATABASE_URL and MIGRATION_DATABASE_URL at it, or rename it."
+        )

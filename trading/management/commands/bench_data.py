@@ -150,7 +150,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, db_name: str, **options):
-        if db_name in PROTECTED_DBS or db_name.startswith("test_"):
+        configured = {str(db["NAME"]) for db in settings.DATABASES.values()}
+        if db_name in PROTECTED_DBS | configured or db_name.startswith("test_") or self._holds_real_tenants(db_name):
             raise CommandError(f"Refusing to rebuild '{db_name}': pick a database of your own.", returncode=2)
         started = time.monotonic()
         self.db_name = db_name
@@ -182,6 +183,18 @@ class Command(BaseCommand):
         )
 
     # -- database ------------------------------------------------------------------
+
+    def _holds_real_tenants(self, db_name: str) -> bool:
+        """An existing database with any tenant that bench_data did not make is someone's data."""
+        with pg_connect("owner", "postgres", autocommit=True) as admin:
+            if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
+                return False
+        with pg_connect("owner", db_name, autocommit=True) as conn:
+            if not scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'tenants'"):
+                return False
+            return bool(
+                scalar(conn, "SELECT count(*) FROM tenants WHERE slug NOT LIKE 'bench-%%' AND slug <> 'default'")
+            )
 
     def _recreate_database(self) -> None:
         name = sql.Identifier(self.db_name)

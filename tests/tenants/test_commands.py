@@ -35,6 +35,7 @@ def test_create_tenant_prints_its_id_and_applies_the_tier():
         (["create_tenant_user", "nope", "alice", "--password", "long-enough-pw"], "No tenant with slug 'nope'"),
         (["set_tenant_status", "nope", "suspended"], "No tenant with slug 'nope'"),
         (["set_tenant_status", "default", "deleted"], "Unknown status 'deleted'"),
+        (["set_tenant_status", "platform", "suspended"], "platform tenant cannot be suspended"),
         (["create_tenant_user", "default", "alice", "--password", "short"], "too short"),
         (["create_tenant_user", "default", "eve", "--password", "long-enough-pw", "--staff"], "can be staff"),
         (["create_tenant_user", "default", "eve", "--password", "long-enough-pw", "--superuser"], "can be staff"),

@@ -43,8 +43,21 @@ def owner_url(dbname: str) -> str:
 
 
 def check_own_database(dbname: str) -> None:
-    if dbname in PROTECTED or dbname.startswith("test_"):
+    """Refuse any database that may hold someone's data: the configured ones, and any with real tenants."""
+    configured = {os.environ.get(var, "").rsplit("/", 1)[-1] for var in ("DATABASE_URL", "MIGRATION_DATABASE_URL")}
+    if dbname in PROTECTED | configured or dbname.startswith("test_") or _holds_real_tenants(dbname):
         raise SystemExit(f"refusing to use database '{dbname}': the benchmarks only touch databases of their own")
+
+
+def _holds_real_tenants(dbname: str) -> bool:
+    if not database_exists(dbname):
+        return False
+    with psycopg.connect(owner_url(dbname), autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('public.tenants')").fetchone() == (None,):
+            return False
+        others = "SELECT count(*) FROM tenants WHERE slug NOT LIKE 'bench-%' AND slug <> 'default'"
+        row = conn.execute(others).fetchone()
+        return bool(row and row[0])
 
 
 def db_env(dbname: str, **extra: str) -> dict[str, str]:

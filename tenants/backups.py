@@ -17,26 +17,22 @@ environment variables win over .env), the database name may be overridden.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from django.conf import settings
 from psycopg import sql
 
 from tenants.constants import TENANT_TABLES
 from tenants.routers import STAFF_DATABASE
+from tenants.servers import Server, ToolError
 
 COLUMNS = "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'"
 
 
-class BackupError(Exception):
+class BackupError(ToolError):
     """A backup or restore that must not be trusted; the message says why."""
 
 
@@ -61,42 +57,6 @@ def row_counts(cursor: psycopg.Cursor) -> list[str]:
     return lines
 
 
-@dataclass(frozen=True)
-class Server:
-    host: str
-    port: str
-    user: str
-    password: str
-
-    @classmethod
-    def of_owner(cls) -> Server:
-        owner = settings.DATABASES[STAFF_DATABASE]
-        return cls(str(owner["HOST"]), str(owner["PORT"]), str(owner["USER"]), str(owner["PASSWORD"]))
-
-    def connect(self, dbname: str, **kwargs) -> psycopg.Connection:
-        return psycopg.connect(
-            host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname, **kwargs
-        )
-
-    def run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
-        command = [pg_tool(tool), "-h", self.host, "-p", self.port, "-U", self.user, *args]
-        result = subprocess.run(
-            command, env={**os.environ, "PGPASSWORD": self.password}, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise BackupError(f"{tool} failed (exit {result.returncode}):\n{result.stderr.strip()}")
-        return result
-
-
-def pg_tool(name: str) -> str:
-    """The newest PostgreSQL's binary (Debian keeps them out of PATH)."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
-    found = str(candidates[-1]) if candidates else shutil.which(name)
-    if not found:
-        raise BackupError(f"{name} not found: install PostgreSQL's client tools (apt-get install postgresql-client)")
-    return found
-
-
 def counts_file(dump: Path) -> Path:
     return dump.with_name(dump.name + ".counts")
 
@@ -108,7 +68,7 @@ def tables_with_data(server: Server, dump: Path) -> int:
 
 def backup(dbname: str, dump: Path) -> tuple[int, int]:
     """Dump `dbname` to `dump` and its counts beside it; returns (tables with data, table/tenant pairs)."""
-    server = Server.of_owner()
+    server = Server.of(STAFF_DATABASE)
     dump.parent.mkdir(parents=True, exist_ok=True)
     with server.connect(dbname) as conn:
         # One snapshot for the counts and the dump, held until pg_dump is done.
@@ -152,7 +112,7 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False) -> list[str]:
             f"{expected_file} is missing, so the restore could not be checked; "
             "restore anyway with --unchecked (make restore ... UNCHECKED=1)"
         )
-    server = Server.of_owner()
+    server = Server.of(STAFF_DATABASE)
     with server.connect("postgres", autocommit=True) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
             raise BackupError(f"database {dbname} already exists: restore only ever creates a new one")

@@ -34,7 +34,7 @@ from tenants.auth import TENANT_CLAIM
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 from tenants.routers import _staff_request
-from tenants.throttling import LoginThrottle, spend
+from tenants.throttling import LoginThrottle
 
 API_PREFIX = "/api/"
 PUBLIC_API_PREFIXES = ("/api/auth/", "/api/schema/", "/api/docs/")
@@ -156,7 +156,7 @@ class StaffDatabaseMiddleware:
             return self.get_response(request)
         if request.method == "POST" and request.path_info == "/admin/login/":
             # The most powerful accounts: the same per-address budget as the API's login.
-            retry_after = spend(f"{LoginThrottle.prefix}:{request.META.get('REMOTE_ADDR')}", settings.LOGIN_RATE_LIMIT)
+            retry_after = LoginThrottle.spend_for(str(request.META.get("REMOTE_ADDR")))
             if retry_after is not None:
                 response = HttpResponse("Too many login attempts; retry later.", status=429, content_type="text/plain")
                 response["Retry-After"] = str(math.ceil(retry_after))

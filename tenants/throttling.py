@@ -19,6 +19,7 @@ Redis) to make it exact.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from rest_framework.throttling import BaseThrottle
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@functools.lru_cache(maxsize=64)  # called on every request with one of a handful of settings
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
     """'1200/min' -> (1200, 60); None, '' or 'none' -> no limit."""
     if not rate or rate.lower() == "none":
@@ -99,6 +101,12 @@ class LoginThrottle(FixedWindowThrottle):
     """Login and refresh attempts per client address (the admin's login counts in the same window)."""
 
     prefix = "throttle:login"
+
+    @classmethod
+    def spend_for(cls, ident: str) -> float | None:
+        """Count one attempt from client address `ident`: the admin's login form, outside DRF,
+        spends from the same counter that allow_request() uses for the API's login."""
+        return spend(f"{cls.prefix}:{ident}", settings.LOGIN_RATE_LIMIT)
 
     def key(self, request: Request) -> str | None:
         return self.get_ident(request)

@@ -17,22 +17,19 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from django.conf import settings
 from psycopg import sql
+
+from tenants.servers import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def url(alias: str, dbname: str) -> str:
-    d = settings.DATABASES[alias]
-    return f"postgres://{d['USER']}:{d['PASSWORD']}@{d['HOST']}:{d['PORT']}/{dbname}"
+    return Server.of(alias).url(dbname)
 
 
 def connect(alias: str, dbname: str) -> psycopg.Connection:
-    d = settings.DATABASES[alias]
-    return psycopg.connect(
-        host=d["HOST"], port=d["PORT"], user=d["USER"], password=d["PASSWORD"], dbname=dbname, autocommit=True
-    )
+    return Server.of(alias).connect(dbname, autocommit=True)
 
 
 def drop_database(name: str) -> None:
@@ -133,6 +130,8 @@ def gunicorn(dbname: str, *, workers: int = 1, threads: int = 1, **env: str) -> 
         log.close()
 
 
+# load_demo's password for every demo user.
+DEMO_PASSWORD = "alphapulse-demo"
 # Demo users are hashed by load_demo and checked by a server: both with MD5, so logins are instant.
 FAST_HASHER = {"PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher"}
 

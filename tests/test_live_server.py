@@ -18,12 +18,12 @@ import httpx
 import pytest
 
 from tenants.constants import APP_ROLE
-from tests.scratch import FAST_HASHER, connect, demo_database, gunicorn
+from tests.load import login
+from tests.scratch import DEMO_PASSWORD, FAST_HASHER, connect, demo_database, gunicorn
 
 pytestmark = pytest.mark.slow
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
-DEMO_PASSWORD = "alphapulse-demo"
 DEMO_USERS = {"acme": "alice", "globex": "bob"}
 TRADES = "/api/trades/?page_size=50"
 POSITIONS = "/api/positions/"
@@ -47,14 +47,6 @@ def demo(demo_db) -> dict:
     }
 
 
-def login(http: httpx.Client, slug: str) -> dict[str, str]:
-    response = http.post(
-        "/api/auth/token/", json={"tenant": slug, "username": DEMO_USERS[slug], "password": DEMO_PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access']}"}
-
-
 def app_backends(dbname: str) -> set[int]:
     """The app role's PostgreSQL sessions on `dbname` (pid is visible to every role)."""
     with connect("owner", "postgres") as admin:
@@ -74,7 +66,7 @@ def assert_only(response: httpx.Response, tenant: dict, path: str) -> None:
 
 def alternate(base: str, demo: dict, rounds: int) -> None:
     with httpx.Client(base_url=base, timeout=10) as http:
-        headers = {slug: login(http, slug) for slug in DEMO_USERS}
+        headers = {slug: login(base, slug, DEMO_USERS[slug], DEMO_PASSWORD) for slug in DEMO_USERS}
         for i in range(rounds):
             for slug in DEMO_USERS:
                 path = TRADES if i % 2 == 0 else POSITIONS
@@ -88,7 +80,7 @@ def test_alternating_tenants_share_one_persistent_connection(demo_db, demo, tmp_
     acme and globex in turn (50 requests each), and each sees only itself."""
     with gunicorn(demo_db, workers=1, threads=1, CONN_MAX_AGE="60", **FAST_HASHER) as base:
         with httpx.Client(base_url=base, timeout=10) as http:
-            headers = {slug: login(http, slug) for slug in DEMO_USERS}
+            headers = {slug: login(base, slug, DEMO_USERS[slug], DEMO_PASSWORD) for slug in DEMO_USERS}
             backends = app_backends(demo_db)
             assert len(backends) == 1, backends
             for i in range(50):
@@ -115,8 +107,7 @@ def test_concurrent_requests_of_two_tenants_never_cross(demo_db, demo, tmp_path)
     lock = threading.Lock()
 
     with gunicorn(demo_db, workers=2, threads=4, CONN_MAX_AGE="60", **FAST_HASHER) as base:
-        with httpx.Client(base_url=base, timeout=10) as http:
-            headers = {slug: login(http, slug) for slug in DEMO_USERS}
+        headers = {slug: login(base, slug, DEMO_USERS[slug], DEMO_PASSWORD) for slug in DEMO_USERS}
         start = threading.Barrier(8)
 
         def hammer(slug: str, n: int) -> None:
@@ -167,7 +158,7 @@ def test_racing_status_changes_of_one_order_cannot_both_win(demo_db, tmp_path):
     lock taken for the status rules lets exactly one of each pair through."""
     with gunicorn(demo_db, workers=2, threads=4, CONN_MAX_AGE="60", **FAST_HASHER) as base:
         with httpx.Client(base_url=base, timeout=30) as http:
-            http.headers.update(login(http, "acme"))
+            http.headers.update(login(base, "acme", DEMO_USERS["acme"], DEMO_PASSWORD))
             body = {"symbol": "RACE", "side": "buy", "order_type": "market", "quantity": "1"}
             ids = [http.post("/api/orders/", json=body).json()["id"] for _ in range(12)]
         outcomes: dict[str, list[int]] = {order_id: [] for order_id in ids}

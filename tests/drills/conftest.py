@@ -22,9 +22,8 @@ import pytest
 
 from tests import scratch
 from tests.load import login
-from tests.scratch import FAST_HASHER, ROOT, free_port, gunicorn, manage
+from tests.scratch import DEMO_PASSWORD, FAST_HASHER, ROOT, free_port, gunicorn, manage
 
-DEMO_PASSWORD = "alphapulse-demo"
 DEMO_USERS = {"acme": "alice", "globex": "bob", "initech": "carol"}
 FAST = {
     **FAST_HASHER,

@@ -7,8 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.backups import BackupError, backup
+from tenants.backups import backup
 from tenants.routers import STAFF_DATABASE
+from tenants.servers import ToolError
 
 
 class Command(BaseCommand):
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         self.stdout.write(f"[backup] pg_dump {dbname} -> {dump} (counts in the same snapshot)")
         try:
             tables, pairs = backup(dbname, dump)
-        except BackupError as exc:
+        except ToolError as exc:  # BackupError included
             raise CommandError(str(exc), returncode=2) from exc
         size = dump.stat().st_size / 1024
         self.stdout.write(

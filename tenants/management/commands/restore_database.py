@@ -7,7 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.backups import BackupError, restore
+from tenants.backups import restore
+from tenants.servers import ToolError
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         self.stdout.write(f"[restore] {file} -> new database {dbname}")
         try:
             differences = restore(Path(file), dbname, unchecked=unchecked)
-        except BackupError as exc:
+        except ToolError as exc:  # BackupError included
             raise CommandError(str(exc), returncode=2) from exc
         if differences:
             self.stderr.write("[restore] ROW COUNTS DIFFER from the backup (- backup, + restored):")

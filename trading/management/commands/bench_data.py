@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 from django.conf import settings
@@ -49,6 +48,7 @@ from psycopg import sql
 from tqdm import tqdm
 
 from tenants.constants import DOMAIN_TABLES, TENANT_SETTING
+from tenants.servers import Server
 
 ROOT = Path(settings.BASE_DIR)
 DEFAULT_DB = "alphapulse_bench"
@@ -90,18 +90,6 @@ def split(total: int, shares: list[float]) -> list[int]:
     counts = [int(total * s) for s in shares]
     counts[0] += total - sum(counts)
     return counts
-
-
-def pg_url(alias: str, dbname: str) -> str:
-    d = settings.DATABASES[alias]
-    return f"postgres://{quote(d['USER'], safe='')}:{quote(d['PASSWORD'], safe='')}@{d['HOST']}:{d['PORT']}/{dbname}"
-
-
-def pg_connect(alias: str, dbname: str, **kwargs) -> psycopg.Connection:
-    d = settings.DATABASES[alias]
-    return psycopg.connect(
-        host=d["HOST"], port=d["PORT"], user=d["USER"], password=d["PASSWORD"], dbname=dbname, **kwargs
-    )
 
 
 class RowWriter:
@@ -162,7 +150,7 @@ class Command(BaseCommand):
         tenants = self._plan()
         total = len(tenants) + sum(len(t.users) for t in tenants) + sum(sum(t.rows.values()) for t in tenants)
         with (
-            pg_connect("owner", db_name) as conn,
+            Server.of("owner").connect(db_name) as conn,
             tqdm(total=total, unit="row", unit_scale=True, desc="bench data", disable=options["no_progress"]) as bar,
         ):
             self.bar = bar
@@ -186,10 +174,10 @@ class Command(BaseCommand):
 
     def _holds_real_tenants(self, db_name: str) -> bool:
         """An existing database with any tenant that bench_data did not make is someone's data."""
-        with pg_connect("owner", "postgres", autocommit=True) as admin:
+        with Server.of("owner").connect("postgres", autocommit=True) as admin:
             if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
                 return False
-        with pg_connect("owner", db_name, autocommit=True) as conn:
+        with Server.of("owner").connect(db_name, autocommit=True) as conn:
             if not scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'tenants'"):
                 return False
             return bool(
@@ -198,7 +186,7 @@ class Command(BaseCommand):
 
     def _recreate_database(self) -> None:
         name = sql.Identifier(self.db_name)
-        with pg_connect("owner", "postgres", autocommit=True) as admin:
+        with Server.of("owner").connect("postgres", autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
             # template1 carries pg_stat_statements (scripts/db.sh).
             admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
@@ -207,8 +195,8 @@ class Command(BaseCommand):
     def _env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "DATABASE_URL": pg_url("default", self.db_name),
-            "MIGRATION_DATABASE_URL": pg_url("owner", self.db_name),
+            "DATABASE_URL": Server.of("default").url(self.db_name),
+            "MIGRATION_DATABASE_URL": Server.of("owner").url(self.db_name),
         }
 
     def _migrate(self) -> None:
@@ -423,7 +411,7 @@ class Command(BaseCommand):
 
     def _vacuum_analyze(self) -> None:
         t0 = time.monotonic()
-        with pg_connect("owner", self.db_name, autocommit=True) as conn:
+        with Server.of("owner").connect(self.db_name, autocommit=True) as conn:
             for table in ("tenants", "users", *DOMAIN_TABLES):
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
         self.stdout.write(f"VACUUM (ANALYZE) done in {time.monotonic() - t0:.1f}s")
@@ -436,14 +424,14 @@ class Command(BaseCommand):
             **{table: sum(t.rows[table] for t in tenants) for table in DOMAIN_TABLES},
         }
         counts: dict[str, int] = {}
-        with pg_connect("owner", self.db_name, autocommit=True) as conn:
+        with Server.of("owner").connect(self.db_name, autocommit=True) as conn:
             for table in expected:
                 counts[table] = scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
         wrong = {t: (counts[t], n) for t, n in expected.items() if counts[t] != n}
         if wrong:
             raise CommandError(f"rows did not land as planned (got, expected): {wrong}")
         small = tenants[-1]
-        with pg_connect("default", self.db_name) as app:
+        with Server.of("default").connect(self.db_name) as app:
             unscoped = scalar(app, "SELECT count(*) FROM trades")
             app.rollback()
             for tenant in (tenants[0], small):

@@ -142,12 +142,25 @@ ALTER ROLE $APP_ROLE SET idle_in_transaction_session_timeout = '60s';
 -- connect, so the app keeps no session state (safe behind PgBouncer's
 -- transaction pooling, tests/drills/test_pgbouncer.py).
 ALTER ROLE $APP_ROLE SET timezone = 'UTC';
+-- pg_temp last: a temp table can never shadow a tenant table for an
+-- unqualified name (tenants/privileges.py holds the app role's whole set).
+ALTER ROLE $APP_ROLE SET search_path = public, pg_temp;
+-- The owner reads every role's statements in pg_stat_statements (query_stats);
+-- the app role reads none (they would show other tenants' queries).
+GRANT pg_read_all_stats TO $OWNER_ROLE;
 SELECT format('CREATE DATABASE %I OWNER %I', '$DB_NAME', '$OWNER_ROLE')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$DB_NAME') \gexec
 SQL
   # Every database created later (test databases too) gets pg_stat_statements.
   psql_super -d template1 -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
   psql_super -d "$DB_NAME" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+  local db
+  for db in template1 "$DB_NAME"; do
+    psql_super -d "$db" -c "REVOKE ALL ON pg_stat_statements, pg_stat_statements_info FROM PUBLIC" \
+      -c "REVOKE EXECUTE ON FUNCTION pg_stat_statements(boolean), pg_stat_statements_info() FROM PUBLIC" \
+      -c "GRANT SELECT ON pg_stat_statements, pg_stat_statements_info TO $OWNER_ROLE" \
+      -c "GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean), pg_stat_statements_info() TO $OWNER_ROLE"
+  done
 }
 
 cmd_up() {

@@ -5,6 +5,12 @@ default` run it (start-up does not pay for it). Errors when the `default`
 connection's role is a superuser, has BYPASSRLS, owns a tenant table, or is
 a member of rls_bypass_role while RLS_ENABLED is true (an emergency bypass
 must come with RLS_ENABLED=false; see docs/runbook.md).
+
+A second check compares the app role's privileges with the exact set of
+tenants.privileges and names every extra (and missing) one: an Error under
+`check --database default` (make setup, make test), a Warning while
+`migrate` runs it (only the owner alias then), so the migration that takes
+the extra privileges back is never blocked by them.
 """
 
 from django.conf import settings
@@ -12,6 +18,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
 from tenants.constants import BYPASS_ROLE, TENANT_TABLES
+from tenants.privileges import privilege_problems
 
 ROLE_SQL = """
 SELECT r.rolname, r.rolsuper, r.rolbypassrls,
@@ -56,6 +63,26 @@ def check_runtime_role_cannot_bypass_rls(app_configs=None, databases=None, **kwa
             hint="Point DATABASE_URL at alphapulse_app (NOSUPERUSER NOBYPASSRLS, owns nothing), "
             "or, during an emergency bypass, set RLS_ENABLED=false.",
             id="tenants.E001",
+        )
+        for problem in problems
+    ]
+
+
+@register(Tags.database)
+def check_app_role_privileges(app_configs=None, databases=None, **kwargs):
+    if not databases:
+        return []
+    try:
+        problems = privilege_problems(connections["default"])
+    except DatabaseError as exc:
+        return [Warning(f"Could not read the app role's privileges: {exc}", id="tenants.W002")]
+    level = Error if "default" in databases else Warning
+    return [
+        level(
+            f"The app role's privileges differ from the least-privilege set: {problem}.",
+            hint="Run `manage.py migrate` as the owner and `make db-up` (role settings); "
+            "tenants/privileges.py states the whole set.",
+            id="tenants.E002" if level is Error else "tenants.W003",
         )
         for problem in problems
     ]

@@ -7,6 +7,8 @@ and code that names `using("owner")` reach it; API requests never do.
 
 from contextvars import ContextVar
 
+from django.db import DEFAULT_DB_ALIAS
+
 STAFF_DATABASE = "owner"
 _staff_request: ContextVar[bool] = ContextVar("staff_request", default=False)
 
@@ -22,4 +24,7 @@ class StaffDatabaseRouter:
         return True
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
-        return True
+        # The app role never migrates and may not even read django_migrations
+        # (tenants.privileges): Django's migration-history checks (makemigrations)
+        # then skip its connection instead of failing on it.
+        return db != DEFAULT_DB_ALIAS

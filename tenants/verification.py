@@ -21,6 +21,7 @@ from tenants.constants import (
     TENANT_SETTING,
     TENANT_TABLES,
 )
+from tenants.privileges import privilege_problems
 from tenants.routers import STAFF_DATABASE
 
 
@@ -88,6 +89,10 @@ def rls_findings() -> list[Finding]:
             Finding(APP_ROLE, "no BYPASSRLS", not bypassrls),
             Finding(APP_ROLE, f"not a member of {BYPASS_ROLE}", not in_bypass),
         ]
+    problems = privilege_problems(connections[STAFF_DATABASE])
+    findings += [Finding(APP_ROLE, "holds exactly its least-privilege set", False, p) for p in problems]
+    if not problems:
+        findings.append(Finding(APP_ROLE, "holds exactly its least-privilege set", True))
     findings += _app_role_sees_nothing_without_tenant()
     return findings
 

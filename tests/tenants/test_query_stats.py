@@ -13,7 +13,7 @@ from tenants.management.commands import query_stats
 from tenants.management.commands.query_stats import HEADER, QueryStat, compare_stats
 from tenants.models import Tenant
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
 
 def run(*args: str) -> str:
@@ -26,7 +26,7 @@ def test_snapshot_then_compare_on_the_test_database(tmp_path):
     snapshot = tmp_path / "before.json"
     assert "saved" in run("snapshot", str(snapshot))
     document = json.loads(snapshot.read_text())
-    assert document["role"] == "alphapulse_app" and isinstance(document["queries"], list)
+    assert document["role"] == "alphapulse_owner" and isinstance(document["queries"], list)
 
     for _ in range(3):
         Tenant.objects.filter(slug="query-stats-probe").exists()

@@ -13,9 +13,10 @@ and created in template1, so every database of the local cluster has it).
   at least --min-calls calls in between, so one cold call cannot flag).
   `--fail-on-flag` exits 1 when anything is flagged.
 
-Runs on the `default` connection (the app role: the API's queries) unless
-`--database owner`. PostgreSQL shows query texts only for the role's own
-queries (or to pg_read_all_stats); other roles' entries are counted as hidden.
+Runs on the `owner` connection by default: the app role may not read
+pg_stat_statements at all (it would show every tenant's statements), while
+the owner holds pg_read_all_stats (scripts/db.sh) and sees the API's queries.
+Without pg_read_all_stats other roles' entries are counted as hidden.
 max is kept since the entry was created or last reset, so it can predate FILE.
 """
 
@@ -109,7 +110,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["snapshot", "compare"])
         parser.add_argument("file", type=Path)
-        parser.add_argument("--database", default="default", help="connection alias (default: the app role)")
+        parser.add_argument("--database", default="owner", help="connection alias (default: the owner role)")
         parser.add_argument("--max-ms", type=float, default=500.0, help="flag SLOW above this max (ms)")
         parser.add_argument("--slower-pct", type=float, default=25.0, help="flag REGRESSED above this mean increase")
         parser.add_argument("--min-calls", type=int, default=10, help="calls in between needed to flag REGRESSED")

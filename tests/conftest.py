@@ -23,7 +23,7 @@ from tenants.auth import tokens_for
 from tenants.checks import runtime_role_problems
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import TenantFactory, UserFactory, delete_committed_tenants
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -54,6 +54,20 @@ def assert_app_role(django_db_setup, django_db_blocker):
         problems = runtime_role_problems("default")
     assert role == APP_ROLE, f"tests must query as {APP_ROLE}, not {role}"
     assert not problems, f"the test connection can get past RLS: {problems}"
+
+
+@pytest.fixture(autouse=True)
+def no_tenants_of_earlier_tests(request):
+    """TenantFactory commits tenants as the owner (the app role may only read them);
+    the previous test's are removed before this one starts."""
+    if request.node.get_closest_marker("django_db") or {"db", "tenant_a", "tenant_b"} & set(request.fixturenames):
+        with django_db_blocker_unblocked(request):
+            delete_committed_tenants()
+    yield
+
+
+def django_db_blocker_unblocked(request):
+    return request.getfixturevalue("django_db_blocker").unblock()
 
 
 @pytest.fixture(autouse=True)

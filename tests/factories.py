@@ -1,11 +1,22 @@
 """factory-boy factories. Tenant rows are written as their tenant, through the app
-role and RLS: each factory enters tenant_context(tenant) around the insert."""
+role and RLS: each factory enters tenant_context(tenant) around the insert.
+
+`tenants` rows are the exception: the app role may only read them, so
+TenantFactory writes them as the owner on a connection of its own and
+commits (the app connection could not see an uncommitted row of another
+connection). `write_tenant()` changes one the same way. The tests'
+conftest removes every tenant written so at the start of the next test, once
+the previous test's transaction (and its row locks) are gone."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import uuid
+
 import factory
+from django.db import connections
+from psycopg import sql
 
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
@@ -20,6 +31,58 @@ class TenantFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Firm {n}")
     slug = factory.Sequence(lambda n: f"firm-{n}")
     subscription_tier = Tenant.Tier.PRO
+
+    @classmethod
+    def _get_or_create(cls, model_class, *args, **kwargs):
+        return cls._create(model_class, *args, **kwargs)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        fields = {
+            "id": kwargs.get("id") or uuid.uuid4(),
+            "name": kwargs.get("name", kwargs["slug"]),
+            "slug": kwargs["slug"],
+            "subscription_tier": kwargs.get("subscription_tier", Tenant.Tier.PRO),
+            "status": kwargs.get("status", Tenant.Status.ACTIVE),
+        }
+        with owner_connection() as owner:
+            (tenant_id,) = owner.execute(
+                "INSERT INTO tenants (id, name, slug, subscription_tier, status, created_at, updated_at) "
+                "VALUES (%(id)s, %(name)s, %(slug)s, %(subscription_tier)s, %(status)s, now(), now()) "
+                "ON CONFLICT (slug) DO NOTHING RETURNING id",
+                {k: str(v) for k, v in fields.items()},
+            ).fetchone() or owner.execute("SELECT id FROM tenants WHERE slug = %s", [fields["slug"]]).fetchone()
+        COMMITTED_TENANTS.add(tenant_id)
+        return model_class.objects.get(pk=tenant_id)
+
+
+# Tenants TenantFactory committed; deleted at the start of the next test.
+COMMITTED_TENANTS: set[uuid.UUID] = set()
+
+
+def owner_connection():
+    from tests.scratch import connect
+
+    return connect("owner", connections["owner"].settings_dict["NAME"])
+
+
+def write_tenant(tenant: Tenant, **fields: object) -> None:
+    """UPDATE tenants as the owner, committed (the app role cannot)."""
+    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in fields)
+    with owner_connection() as owner:
+        owner.execute(
+            sql.SQL("UPDATE tenants SET {} WHERE id = %s").format(assignments),
+            [*(str(v) for v in fields.values()), tenant.pk],
+        )
+
+
+def delete_committed_tenants() -> None:
+    if not COMMITTED_TENANTS:
+        return
+    with owner_connection() as owner:
+        # As the bypass holder: the cascade reaches rows other tests committed (live servers do not share this DB).
+        owner.execute("DELETE FROM tenants WHERE id = ANY(%s)", [list(COMMITTED_TENANTS)])
+    COMMITTED_TENANTS.clear()
 
 
 class TenantRowFactory(factory.django.DjangoModelFactory):

@@ -21,6 +21,8 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 from rest_framework.response import Response
+
+from tests.factories import write_tenant
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -246,14 +248,14 @@ def test_bad_user_id_claim_is_401(value, user_a, rows):
 
 
 def test_suspended_tenant_is_403(client_a, tenant_a, rows):
-    Tenant.objects.filter(pk=tenant_a.pk).update(status=Tenant.Status.SUSPENDED)
+    write_tenant(tenant_a, status=Tenant.Status.SUSPENDED)
     body = assert_refused(client_a.get(TRADES), 403, rows, "suspended")
     assert body == {"detail": "Tenant 'acme' is suspended."}
     assert "WWW-Authenticate" not in client_a.get(TRADES)
 
 
 def test_suspending_one_tenant_leaves_the_other_working(client_a, client_b, tenant_a, user_b, rows):
-    Tenant.objects.filter(pk=tenant_a.pk).update(status=Tenant.Status.SUSPENDED)
+    write_tenant(tenant_a, status=Tenant.Status.SUSPENDED)
     assert client_a.get(TRADES).status_code == 403
     response = client_b.get(TRADES)
     assert response.status_code == 200
@@ -425,7 +427,7 @@ def test_refresh_gives_a_new_access_token_for_the_same_tenant_and_user(user_a):
 
 def test_refresh_fails_once_the_tenant_is_suspended(user_a, tenant_a):
     refresh = login("acme", "alice").json()["refresh"]
-    Tenant.objects.filter(pk=tenant_a.pk).update(status=Tenant.Status.SUSPENDED)
+    write_tenant(tenant_a, status=Tenant.Status.SUSPENDED)
     response = APIClient().post(REFRESH, {"refresh": refresh}, format="json")
     assert_refused(response, 401, detail_contains="unknown or suspended")
 

@@ -1,6 +1,7 @@
 """US-001 and the tenant-scoped ORM (the layer that holds with RLS bypassed)."""
 
 import pytest
+from django.utils import timezone
 from django.db import IntegrityError, transaction
 
 from tenants.constants import DEFAULT_TENANT_ID
@@ -22,15 +23,18 @@ def test_default_tenant_exists_as_the_seed_defines_it():
     )
 
 
+# Tenants are platform data: only the owner writes them (the app role may read).
+@pytest.mark.django_db(databases=["default", "owner"])
 def test_tenant_slug_is_unique():
     TenantFactory(slug="acme")
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Tenant.objects.create(slug="acme", name="Other")
+    with pytest.raises(IntegrityError), transaction.atomic(using="owner"):
+        Tenant.objects.using("owner").create(slug="acme", name="Other")
 
 
+@pytest.mark.django_db(databases=["default", "owner"])
 def test_tenant_status_is_checked_by_the_database():
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Tenant.objects.create(slug="odd", name="Odd", status="deleted")
+    with pytest.raises(IntegrityError), transaction.atomic(using="owner"):
+        Tenant.objects.using("owner").create(slug="odd", name="Odd", status="deleted")
 
 
 def test_scoped_manager_raises_without_a_tenant_context():
@@ -65,17 +69,18 @@ def test_saving_without_context_or_tenant_raises(user_a):
         Trade(user=user_a, symbol="AAPL", side="buy", quantity=1, price=1).save()
 
 
-def test_deleting_a_tenant_cascades_to_its_rows(db, django_db_blocker):
-    """ON DELETE CASCADE in the database (Django 5.2 cannot declare it itself)."""
+@pytest.mark.django_db(databases=["default", "owner"])
+def test_deleting_a_tenant_cascades_to_its_rows():
+    """ON DELETE CASCADE in the database (Django 5.2 cannot declare it itself).
+    Platform work: the app role may not delete tenants, so the owner does it all."""
     tenant = TenantFactory(slug="doomed")
-    from tests.factories import UserFactory
-
-    user = UserFactory(tenant=tenant)
-    TradeFactory(user=user)
-    Tenant.objects.filter(pk=tenant.pk)._raw_delete("default")
-    with tenant_context(tenant):
-        assert Trade.objects.count() == 0
-        assert User.objects.count() == 0
+    user = User.all_tenants.db_manager("owner").create(tenant=tenant, username="gone", password="")
+    Trade.all_tenants.db_manager("owner").create(
+        tenant=tenant, user=user, symbol="AAPL", side="buy", quantity=1, price=1, executed_at=timezone.now()
+    )
+    Tenant.objects.filter(pk=tenant.pk)._raw_delete("owner")
+    assert Trade.all_tenants.using("owner").filter(tenant_id=tenant.pk).count() == 0
+    assert User.all_tenants.using("owner").filter(tenant_id=tenant.pk).count() == 0
 
 
 @pytest.mark.django_db(databases=["default", "owner"])

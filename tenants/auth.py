@@ -28,6 +28,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
+from tenants.token_checks import checked_token
 
 TENANT_CLAIM = "tenant_id"
 LOGIN_FAILED = "Invalid tenant, username or password."
@@ -74,7 +75,7 @@ class TenantRefreshSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         try:
-            refresh = RefreshToken(attrs["refresh"])
+            refresh = checked_token(RefreshToken, attrs["refresh"])
         except TokenError as exc:
             raise AuthenticationFailed(f"Refresh token rejected: {exc}") from exc
         try:

@@ -89,10 +89,7 @@ class RestrictAppRolePrivileges(_SQLOperation):
             sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(app),
             sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {}").format(app),
             *(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(t), app) for t in self.read_only_tables),
-            *(
-                sql.SQL("GRANT {} ON {} TO {}").format(READ_WRITE, sql.Identifier(t), app)
-                for t in self.tenant_tables
-            ),
+            *(sql.SQL("GRANT {} ON {} TO {}").format(READ_WRITE, sql.Identifier(t), app) for t in self.tenant_tables),
             # A temp table named like a tenant table would shadow it (no RLS)
             # for every unqualified query of that session. PostgreSQL 15 no
             # longer gives PUBLIC CREATE on public; 14 did.
@@ -108,12 +105,12 @@ class RestrictAppRolePrivileges(_SQLOperation):
             sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(app),
             sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(app),
             sql.SQL("REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM {}").format(app),
-            sql.SQL(
-                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
-            ).format(owner, app),
-            sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {}").format(
-                owner, app
+            sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT {} ON TABLES TO {}").format(
+                owner, READ_WRITE, app
             ),
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {}"
+            ).format(owner, app),
         ]
 
     def describe(self):
@@ -130,7 +127,9 @@ class GrantTenantTablePrivileges(_SQLOperation):
         return self.__class__.__qualname__, [self.table], {}
 
     def forwards_statements(self) -> list[sql.Composable]:
-        return [sql.SQL("GRANT {} ON {} TO {}").format(READ_WRITE, sql.Identifier(self.table), sql.Identifier(APP_ROLE))]
+        return [
+            sql.SQL("GRANT {} ON {} TO {}").format(READ_WRITE, sql.Identifier(self.table), sql.Identifier(APP_ROLE))
+        ]
 
     def backwards_statements(self) -> list[sql.Composable]:
         return [sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(self.table), sql.Identifier(APP_ROLE))]

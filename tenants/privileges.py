@@ -30,6 +30,7 @@ the subject is always the app role, named explicitly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -199,7 +200,7 @@ WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
 """
 
 
-def _params(role: str) -> dict[str, object]:
+def _params(role: str) -> dict[str, Any]:
     return {
         "role": role,
         "system_schemas": list(SYSTEM_SCHEMAS),

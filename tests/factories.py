@@ -10,9 +10,8 @@ the previous test's transaction (and its row locks) are gone."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import uuid
+from decimal import Decimal
 
 import factory
 from django.db import connections
@@ -46,12 +45,15 @@ class TenantFactory(factory.django.DjangoModelFactory):
             "status": kwargs.get("status", Tenant.Status.ACTIVE),
         }
         with owner_connection() as owner:
-            (tenant_id,) = owner.execute(
-                "INSERT INTO tenants (id, name, slug, subscription_tier, status, created_at, updated_at) "
-                "VALUES (%(id)s, %(name)s, %(slug)s, %(subscription_tier)s, %(status)s, now(), now()) "
-                "ON CONFLICT (slug) DO NOTHING RETURNING id",
-                {k: str(v) for k, v in fields.items()},
-            ).fetchone() or owner.execute("SELECT id FROM tenants WHERE slug = %s", [fields["slug"]]).fetchone()
+            (tenant_id,) = (
+                owner.execute(
+                    "INSERT INTO tenants (id, name, slug, subscription_tier, status, created_at, updated_at) "
+                    "VALUES (%(id)s, %(name)s, %(slug)s, %(subscription_tier)s, %(status)s, now(), now()) "
+                    "ON CONFLICT (slug) DO NOTHING RETURNING id",
+                    {k: str(v) for k, v in fields.items()},
+                ).fetchone()
+                or owner.execute("SELECT id FROM tenants WHERE slug = %s", [fields["slug"]]).fetchone()
+            )
         COMMITTED_TENANTS.add(tenant_id)
         return model_class.objects.get(pk=tenant_id)
 

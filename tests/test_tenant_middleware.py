@@ -21,8 +21,6 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 from rest_framework.response import Response
-
-from tests.factories import write_tenant
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -31,7 +29,7 @@ from tenants.constants import TENANT_SETTING
 from tenants.context import current_tenant_id, tenant_context
 from tenants.models import Tenant, User
 from tests.conftest import PASSWORD, bearer_client
-from tests.factories import TradeFactory
+from tests.factories import TradeFactory, write_tenant
 from trading.models import Trade
 from trading.views import TradeViewSet
 

@@ -1,3 +1,4 @@
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
@@ -14,8 +15,20 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    invalid_cursor = "Invalid cursor: use the 'next' or 'previous' link as given."
+
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound as exc:
-            raise ValidationError({"cursor": ["Invalid cursor: use the 'next' or 'previous' link as given."]}) from exc
+            raise ValidationError({"cursor": [self.invalid_cursor]}) from exc
+        # A cursor that decodes but holds no timestamp would fail later, in the
+        # created_at filter, as a bare list: refuse it here in the same shape.
+        if cursor is not None and cursor.position is not None:
+            try:
+                valid = parse_datetime(cursor.position) is not None
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                raise ValidationError({"cursor": [self.invalid_cursor]})
+        return cursor

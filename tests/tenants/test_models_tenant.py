@@ -1,8 +1,8 @@
 """US-001 and the tenant-scoped ORM (the layer that holds with RLS bypassed)."""
 
 import pytest
-from django.utils import timezone
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from tenants.constants import DEFAULT_TENANT_ID
 from tenants.context import NoTenantContext, tenant_context

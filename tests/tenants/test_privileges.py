@@ -98,7 +98,7 @@ def test_app_role_cannot_delete_or_change_tenants(tenant_a, tenant_b):
 def test_app_role_cannot_read_djangos_own_tables(table):
     """Defect 2: a live staff session was one SELECT away."""
     assert f"permission denied for {'view' if table.startswith('pg_') else 'table'} {table}" in refused(
-        f"SELECT * FROM {table} LIMIT 1"
+        f"SELECT * FROM {table} LIMIT 1"  # noqa: S608 (a fixed table name from the list above)
     )
 
 
@@ -109,7 +109,9 @@ def test_app_role_cannot_create_temp_tables():
 
 def test_app_role_cannot_create_anything_in_public():
     assert "permission denied for schema public" in refused("CREATE TABLE public.probe (id int)")
-    assert "permission denied for schema public" in refused("CREATE FUNCTION public.probe() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    assert "permission denied for schema public" in refused(
+        "CREATE FUNCTION public.probe() RETURNS int LANGUAGE sql AS 'SELECT 1'"
+    )
 
 
 def test_app_role_search_path_ends_with_pg_temp():
@@ -136,7 +138,9 @@ def test_a_table_the_owner_creates_later_is_closed_to_the_app_role():
 
 
 def test_extra_table_privilege_is_an_error_that_names_it():
-    with committed_grant(f"GRANT SELECT ON django_session TO {APP_ROLE}", f"REVOKE ALL ON django_session FROM {APP_ROLE}"):
+    with committed_grant(
+        f"GRANT SELECT ON django_session TO {APP_ROLE}", f"REVOKE ALL ON django_session FROM {APP_ROLE}"
+    ):
         errors = check_app_role_privileges(databases=["default"])
         assert [e.id for e in errors] == ["tenants.E002"]
         assert "extra privilege: SELECT on table public.django_session" in errors[0].msg
@@ -154,7 +158,11 @@ def test_extra_table_privilege_is_an_error_that_names_it():
             "REVOKE UPDATE (status) ON tenants FROM {app}",
             "UPDATE on column public.tenants.status",
         ),
-        ("GRANT CREATE ON SCHEMA public TO {app}", "REVOKE CREATE ON SCHEMA public FROM {app}", "CREATE on schema public"),
+        (
+            "GRANT CREATE ON SCHEMA public TO {app}",
+            "REVOKE CREATE ON SCHEMA public FROM {app}",
+            "CREATE on schema public",
+        ),
         (
             "DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database()); END $$",
             "DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); END $$",
@@ -165,7 +173,11 @@ def test_extra_table_privilege_is_an_error_that_names_it():
             "ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES FROM {app}",
             "SELECT on default privilege alphapulse_owner in public: tables",
         ),
-        ("GRANT TRUNCATE ON trades TO {app}", "REVOKE TRUNCATE ON trades FROM {app}", "TRUNCATE on table public.trades"),
+        (
+            "GRANT TRUNCATE ON trades TO {app}",
+            "REVOKE TRUNCATE ON trades FROM {app}",
+            "TRUNCATE on table public.trades",
+        ),
         (
             "CREATE FUNCTION public.probe_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'",
             "DROP FUNCTION public.probe_fn()",
@@ -191,7 +203,9 @@ def test_a_search_path_without_pg_temp_last_is_named(monkeypatch):
     assert real["search_path"] == "public, pg_temp"
     monkeypatch.setattr(privileges, "actual_role_settings", lambda c: {**real, "search_path": "pg_temp, public"})
     assert any("pg_temp last" in p for p in privilege_problems(connections["owner"]))
-    monkeypatch.setattr(privileges, "actual_role_settings", lambda c: {k: v for k, v in real.items() if k != "search_path"})
+    monkeypatch.setattr(
+        privileges, "actual_role_settings", lambda c: {k: v for k, v in real.items() if k != "search_path"}
+    )
     assert any("lacks the role setting search_path" in p for p in privilege_problems(connections["owner"]))
 
 

@@ -119,6 +119,9 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False) -> list[str]:
         admin.execute(
             sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(server.user))
         )
+        # A dump holds no database-level ACL: take TEMP from PUBLIC again, as
+        # migration tenants.0010 did on the original (tenants.privileges).
+        admin.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
     with _restore_list(server, dump) as use_list:
         server.run(
             "pg_restore",

@@ -42,6 +42,16 @@ from tenants.constants import APP_ROLE
 # them is still inspected.
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "citus", "citus_internal", "columnar", "columnar_internal")
 
+# Objects these extensions install outside their own schemas (Citus 13 puts the
+# view `public.citus_tables`, readable by PUBLIC, in schema public) are the
+# extension's, like its schemas: table sizes and names, no tenant's rows.
+SYSTEM_EXTENSIONS = ("citus", "citus_columnar")
+_NOT_SYSTEM_EXTENSION_MEMBER = """
+  AND NOT EXISTS (SELECT 1 FROM pg_depend dep JOIN pg_extension ext ON ext.oid = dep.refobjid
+                   WHERE dep.classid = '{catalog}'::regclass AND dep.objid = {oid} AND dep.deptype = 'e'
+                     AND ext.extname = ANY(%(system_extensions)s::text[]))
+"""
+
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT", "UPDATE")
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -98,7 +108,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
   AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(%(role)s, c.oid, p.priv)
            ELSE has_table_privilege(%(role)s, c.oid, p.priv) END
-"""
+""" + _NOT_SYSTEM_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid")
 _COLUMNS_SQL = """
 SELECT 'column', n.nspname || '.' || c.relname || '.' || a.attname, acl.privilege_type
 FROM pg_attribute a
@@ -107,7 +117,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN LATERAL aclexplode(a.attacl) acl
 WHERE a.attacl IS NOT NULL AND n.nspname <> ALL(%(system_schemas)s::text[])
   AND (acl.grantee = 0 OR pg_has_role(%(role)s, acl.grantee, 'USAGE'))
-"""
+""" + _NOT_SYSTEM_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid")
 _SCHEMAS_SQL = """
 SELECT 'schema', n.nspname, p.priv
 FROM pg_namespace n CROSS JOIN unnest(ARRAY['USAGE', 'CREATE']) AS p(priv)
@@ -125,7 +135,7 @@ SELECT 'function', p.oid::regprocedure::text, 'EXECUTE'
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname <> ALL(%(system_schemas)s::text[])
   AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
-"""
+""" + _NOT_SYSTEM_EXTENSION_MEMBER.format(catalog="pg_proc", oid="p.oid")
 _PARAMETERS_SQL = """
 SELECT 'parameter', pa.parname, acl.privilege_type
 FROM pg_parameter_acl pa CROSS JOIN LATERAL aclexplode(pa.paracl) acl
@@ -204,6 +214,7 @@ def _params(role: str) -> dict[str, Any]:
     return {
         "role": role,
         "system_schemas": list(SYSTEM_SCHEMAS),
+        "system_extensions": list(SYSTEM_EXTENSIONS),
         "table_privileges": list(TABLE_PRIVILEGES),
         "sequence_privileges": list(SEQUENCE_PRIVILEGES),
     }

@@ -190,6 +190,8 @@ def main() -> None:
             f"{shape:<9} {plain:>13.3f} {verified:>16.3f} {statistics.median(spread):>12.3f} "
             f"(range {spread[0]:.3f}-{spread[-1]:.3f})"
         )
+    with owner_server.connect("postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB)))
 
 
 def correctness(app, tenants: list[uuid.UUID]) -> None:

@@ -8,4 +8,6 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tenants import checks, schema  # noqa: F401  (registers the role check and the OpenAPI scheme)
+        from tenants import checks, migration_notice, schema  # noqa: F401  (registers the role check and the OpenAPI scheme)
+
+        migration_notice.install()

@@ -235,3 +235,15 @@ def _table_privileges(owner: psycopg.Connection, table: str) -> list[str]:
         [APP_ROLE, table],
     ).fetchall()
     return [p for (p,) in rows]
+
+
+def test_djangos_commands_read_the_migration_history_as_the_owner():
+    """changepassword, createsuperuser and runserver check for unapplied migrations first;
+    on the app role (no privilege on django_migrations) that was "permission denied"."""
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("changepassword", "nobody-at-all", stdout=StringIO())
+    out = StringIO()
+    call_command("showmigrations", "tenants", stdout=out)
+    assert "[X] 0010_app_role_least_privilege" in out.getvalue()

@@ -102,6 +102,15 @@ def test_app_role_cannot_read_djangos_own_tables(table):
     )
 
 
+def test_app_role_cannot_see_other_sessions_statements():
+    """pg_stat_activity shows every session of the role: every tenant's statement in flight."""
+    assert "permission denied for view pg_stat_activity" in refused("SELECT query FROM pg_stat_activity")
+    assert "permission denied for function pg_stat_get_activity" in refused("SELECT * FROM pg_stat_get_activity(NULL)")
+    assert "permission denied for function pg_stat_get_backend_activity" in refused(
+        "SELECT pg_stat_get_backend_activity(1)"
+    )
+
+
 def test_app_role_cannot_create_temp_tables():
     """Defect 4: a temp `trades` shadowed the real one for unqualified names."""
     assert "permission denied to create temporary tables" in refused("CREATE TEMP TABLE trades (LIKE public.trades)")

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from tenants.constants import APP_ROLE
+from tenants.constants import APP_ROLE, BYPASS_ROLE
 
 # Schemas that belong to PostgreSQL or to Citus's own machinery: their objects
 # carry the ACLs their makers gave them, and are not the project's. CREATE on
@@ -80,7 +81,13 @@ class Privilege:
     privilege: str
 
     def __str__(self) -> str:
-        return f"{self.privilege} on {self.kind} {self.target}" if self.target else f"{self.kind} {self.privilege}"
+        if self.kind == "member of":
+            return f"member of {self.target} ({self.privilege})"
+        if self.kind == "owns":
+            return f"owns {self.target}"
+        if self.kind == "role attribute":
+            return f"role attribute {self.privilege}"
+        return f"{self.privilege} on {self.kind} {self.target}"
 
 
 def tenant_tables() -> list[str]:
@@ -252,6 +259,10 @@ def expected_privileges(connection: BaseDatabaseWrapper) -> set[Privilege]:
         Privilege("database", "(current)", "CONNECT"),
         *(Privilege("role attribute", "", a) for a in EXPECTED_ATTRIBUTES),
     }
+    if not settings.RLS_ENABLED:
+        # The documented emergency rollback (`rls_bypass on` with RLS_ENABLED=false,
+        # docs/runbook.md): tenants.checks.E001 and rls_check judge that membership.
+        expected.add(Privilege("member of", BYPASS_ROLE, "MEMBER"))
     with connection.cursor() as cursor:
         params = {**_params(APP_ROLE), "tables": [f"public.{t}" for t in tables]}
         cursor.execute(_POLICY_FUNCTIONS_SQL, params)
@@ -273,16 +284,17 @@ def privilege_problems(connection: BaseDatabaseWrapper) -> list[str]:
     actual, expected = actual_privileges(connection), expected_privileges(connection)
     problems = [f"{APP_ROLE} holds extra privilege: {p}" for p in sorted(actual - expected)]
     problems += [f"{APP_ROLE} lacks privilege: {p}" for p in sorted(expected - actual)]
-    settings = actual_role_settings(connection)
+    role_settings = actual_role_settings(connection)
     allowed = expected_role_settings(connection)
     problems += [
-        f"{APP_ROLE} has an unexpected role setting {name}={settings[name]}" for name in sorted(set(settings) - allowed)
+        f"{APP_ROLE} has an unexpected role setting {name}={role_settings[name]}"
+        for name in sorted(set(role_settings) - allowed)
     ]
     problems += [
         f"{APP_ROLE} lacks the role setting {name} (ALTER ROLE ... SET, scripts/db.sh)"
-        for name in sorted(set(EXPECTED_ROLE_SETTINGS) - set(settings))
+        for name in sorted(set(EXPECTED_ROLE_SETTINGS) - set(role_settings))
     ]
-    search_path = settings.get("search_path")
+    search_path = role_settings.get("search_path")
     if search_path is not None and search_path.replace('"', "").replace(" ", "") != PINNED_SEARCH_PATH.replace(" ", ""):
         problems.append(f"{APP_ROLE}'s search_path is {search_path!r}, not {PINNED_SEARCH_PATH!r} (pg_temp last)")
     return problems

@@ -204,6 +204,16 @@ def test_rls_check_names_every_extra_privilege(grant, revoke, named):
     assert privilege_problems(connections["owner"]) == []
 
 
+def test_bypass_membership_is_extra_unless_in_the_documented_emergency(settings):
+    with committed_grant(f"GRANT rls_bypass_role TO {APP_ROLE}", f"REVOKE rls_bypass_role FROM {APP_ROLE}"):
+        assert any(
+            "extra privilege: member of rls_bypass_role (MEMBER)" in e.msg
+            for e in check_app_role_privileges(databases=["default"])
+        )
+        settings.RLS_ENABLED = False  # the emergency rollback: E001 and rls_check judge it
+        assert check_app_role_privileges(databases=["default"]) == []
+
+
 def test_a_search_path_without_pg_temp_last_is_named(monkeypatch):
     """Only a superuser may ALTER ROLE the app role; the comparison itself is what is tried here."""
     from tenants import privileges

@@ -46,25 +46,58 @@ Statement = sql.Composable | str
 Params = Sequence[object] | None
 
 
+def execute(schema_editor, statement: Statement, params: Params = None) -> None:
+    """Run (or, under `sqlmigrate`, collect) one statement through the schema editor.
+
+    Every write of every operation goes through here, so `sqlmigrate` prints
+    it and runs nothing, as Django's own operations do. Composed statements
+    are rendered to text first: the schema editor only takes strings.
+    """
+    if isinstance(statement, sql.Composable):
+        schema_editor.connection.ensure_connection()
+        statement = statement.as_string(schema_editor.connection.connection)
+    schema_editor.execute(statement, params)
+
+
+def comment(schema_editor, text: str) -> None:
+    """A line in `sqlmigrate`'s output saying what the printed SQL cannot (loops, retries)."""
+    if schema_editor.collect_sql:
+        schema_editor.collected_sql.append(f"-- {text}")
+
+
+def lock_timeout_statement() -> sql.Composable:
+    return sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{settings.MIGRATION_LOCK_TIMEOUT_MS}ms"))
+
+
 def run_ddl(schema_editor, statements: Sequence[Statement | tuple[Statement, Params]]) -> None:
-    """Run statements in one short transaction under lock_timeout, retrying on lock timeouts."""
+    """Run statements in one short transaction under lock_timeout, retrying on lock timeouts.
+
+    Under `sqlmigrate` the same transaction is printed (BEGIN/COMMIT where the
+    migration is not atomic itself) and nothing runs; the retries exist only
+    at run time, so the output says so.
+    """
+    pairs = [statement if isinstance(statement, tuple) else (statement, None) for statement in statements]
+    if schema_editor.collect_sql:
+        comment(
+            schema_editor,
+            f"lock_timeout {settings.MIGRATION_LOCK_TIMEOUT_MS}ms: migrate retries this transaction on a lock timeout",
+        )
+        if not schema_editor.atomic_migration:
+            execute(schema_editor, "BEGIN")
+        execute(schema_editor, lock_timeout_statement())
+        for query, params in pairs:
+            execute(schema_editor, query, params)
+        if not schema_editor.atomic_migration:
+            execute(schema_editor, "COMMIT")
+        return
     connection = schema_editor.connection
     retries = settings.MIGRATION_LOCK_RETRIES
     for attempt in range(1, retries + 1):
         try:
-            with (
-                transaction.atomic(using=connection.alias),
-                connection.cursor() as cursor,
-            ):
-                cursor.execute(
-                    "SELECT set_config('lock_timeout', %s, true)",
-                    [f"{settings.MIGRATION_LOCK_TIMEOUT_MS}ms"],
-                )
-                for statement in statements:
-                    query, params = statement if isinstance(statement, tuple) else (statement, None)
-                    if isinstance(query, sql.Composable):
-                        query = query.as_string(cursor.connection)
-                    cursor.execute(query, params)
+            with transaction.atomic(using=connection.alias):
+                execute(schema_editor, lock_timeout_statement())
+                for query, params in pairs:
+                    execute(schema_editor, query, params)
             return
         except OperationalError as exc:
             if not isinstance(exc.__cause__, errors.LockNotAvailable) or attempt == retries:
@@ -152,21 +185,24 @@ class AddTenantColumn(TableOperation):
             ],
         )
 
+    def refuse_if_other_tenants(self) -> sql.Composable:
+        # In SQL, not Python: the guard is part of what `sqlmigrate --backwards`
+        # prints, and it runs in the same transaction as the DROP it protects.
+        return sql.SQL(
+            "DO $guard$ DECLARE foreign_rows bigint; BEGIN "
+            "SELECT count(*) INTO foreign_rows FROM {t} WHERE tenant_id <> {default}; "
+            "IF foreign_rows > 0 THEN RAISE EXCEPTION 'Cannot roll % back to single-tenant: % rows belong to tenants "
+            "other than the default one. Move or delete them first (no data is dropped silently).', "
+            "{name}, foreign_rows; END IF; END $guard$"
+        ).format(t=self.t, default=sql.Literal(str(DEFAULT_TENANT_ID)), name=sql.Literal(self.table))
+
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE tenant_id <> %s").format(self.t).as_string(cursor.connection),
-                [DEFAULT_TENANT_ID],
-            )
-            foreign_rows = cursor.fetchone()[0]
-        if foreign_rows:
-            raise RuntimeError(
-                f"Cannot roll {self.table} back to single-tenant: {foreign_rows} rows belong to tenants "
-                "other than the default one. Move or delete them first (no data is dropped silently)."
-            )
         run_ddl(
             schema_editor,
-            [sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS tenant_id").format(self.t)],
+            [
+                self.refuse_if_other_tenants(),
+                sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS tenant_id").format(self.t),
+            ],
         )
 
     def describe(self):
@@ -193,26 +229,46 @@ class BackfillTenant(TableOperation):
             {"from_users": self.from_users},
         )
 
-    def _update_batch(self, cursor, after, batch_size):
-        batch = sql.SQL(
-            "WITH batch AS (SELECT id FROM {t} WHERE id > %(after)s ORDER BY id LIMIT %(size)s), "
-            "filled AS (UPDATE {t} AS row SET tenant_id = {source} "
-            "FROM batch WHERE row.id = batch.id AND row.tenant_id IS NULL RETURNING 1) "
-            "SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1), "
-            "(SELECT count(*) FROM batch), (SELECT count(*) FROM filled)"
-        )
-        source: sql.Composable
+    def _source(self) -> sql.Composable:
         if self.from_users:
-            source = sql.SQL("(SELECT u.tenant_id FROM users u WHERE u.id = row.user_id)")
-        else:
-            source = sql.Literal(str(DEFAULT_TENANT_ID))
-        query = batch.format(t=self.t, source=source).as_string(cursor.connection)
-        cursor.execute(query, {"after": after, "size": batch_size})
+            return sql.SQL("(SELECT u.tenant_id FROM users u WHERE u.id = row.user_id)")
+        return sql.Literal(str(DEFAULT_TENANT_ID))
+
+    def _fill_range(self) -> sql.Composable:
+        return sql.SQL(
+            "UPDATE {t} AS row SET tenant_id = {source} WHERE row.id > %s AND row.id <= %s AND row.tenant_id IS NULL"
+        ).format(t=self.t, source=self._source())
+
+    def _next_batch(self, cursor, after, batch_size) -> tuple[object, int, int]:
+        """Read-only: the batch's last primary key, its size and how many rows it will fill."""
+        query = sql.SQL(
+            "WITH batch AS (SELECT id, tenant_id FROM {} WHERE id > %s ORDER BY id LIMIT %s) "
+            "SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM batch), "
+            "(SELECT count(*) FROM batch WHERE tenant_id IS NULL)"
+        ).format(self.t)
+        cursor.execute(query.as_string(cursor.connection), [after, batch_size])
         return cursor.fetchone()
 
+    def _collect(self, schema_editor, batch_size: int) -> None:
+        comment(
+            schema_editor,
+            f"migrate runs this in committed batches of {batch_size} rows by primary key "
+            "(TENANT_BACKFILL_BATCH_SIZE), one transaction each, until no row is left; one statement here:",
+        )
+        execute(
+            schema_editor,
+            sql.SQL("UPDATE {t} AS row SET tenant_id = {source} WHERE row.tenant_id IS NULL").format(
+                t=self.t, source=self._source()
+            ),
+        )
+        execute(schema_editor, sql.SQL("ANALYZE {}").format(self.t))
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        connection = schema_editor.connection
         batch_size = settings.TENANT_BACKFILL_BATCH_SIZE
+        if schema_editor.collect_sql:
+            self._collect(schema_editor, batch_size)
+            return
+        connection = schema_editor.connection
         with connection.cursor() as cursor:
             cursor.execute(
                 sql.SQL("SELECT count(*) FROM {} WHERE tenant_id IS NULL").format(self.t).as_string(cursor.connection)
@@ -225,21 +281,20 @@ class BackfillTenant(TableOperation):
         while True:
             # Each batch is its own transaction: short row locks, nothing to
             # redo if the migration is interrupted.
-            with (
-                transaction.atomic(using=connection.alias),
-                connection.cursor() as cursor,
-            ):
-                last_id, scanned, filled = self._update_batch(cursor, after, batch_size)
-            if not scanned:
-                break
+            with transaction.atomic(using=connection.alias):
+                with connection.cursor() as cursor:
+                    last_id, scanned, to_fill = self._next_batch(cursor, after, batch_size)
+                if not scanned:
+                    break
+                if to_fill:
+                    execute(schema_editor, self._fill_range(), [after, last_id])
             after = last_id
-            filled_total += filled
-            if filled and (filled_total % (batch_size * 20) < filled or filled_total >= todo):
+            filled_total += to_fill
+            if to_fill and (filled_total % (batch_size * 20) < to_fill or filled_total >= todo):
                 rate = filled_total / max(time.monotonic() - started, 1e-6)
                 _say(f"backfill {self.table}: {filled_total}/{todo} rows ({rate:,.0f} rows/s)")
-        with connection.cursor() as cursor:
-            # Fresh statistics for the new column, before the planner needs them.
-            cursor.execute(sql.SQL("ANALYZE {}").format(self.t).as_string(cursor.connection))
+        # Fresh statistics for the new column, before the planner needs them.
+        execute(schema_editor, sql.SQL("ANALYZE {}").format(self.t))
         _say(f"backfill {self.table}: done, {filled_total} rows in {time.monotonic() - started:.1f}s")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
@@ -333,14 +388,9 @@ class AddUniqueConstraintConcurrently(Operation):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         name, t = sql.Identifier(self.name), sql.Identifier(self.table)
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
-        with schema_editor.connection.cursor() as cursor:
-            # An interrupted CONCURRENTLY build leaves an INVALID index behind.
-            cursor.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(name).as_string(cursor.connection))
-            cursor.execute(
-                sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON {} ({})")
-                .format(name, t, cols)
-                .as_string(cursor.connection)
-            )
+        # An interrupted CONCURRENTLY build leaves an INVALID index behind.
+        execute(schema_editor, sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(name))
+        execute(schema_editor, sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON {} ({})").format(name, t, cols))
         run_ddl(
             schema_editor,
             [sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(t, name, name)],
@@ -392,14 +442,18 @@ class ReplaceUserForeignKey(TableOperation):
         AlterField(self.model_name, "user", field).state_forwards(app_label, state)
 
     def _drop_plain_user_keys(self, schema_editor) -> None:
-        # The legacy key carries Django's generated name; find it by shape.
+        # The legacy key carries Django's generated name; find it by shape. A
+        # read-only catalog lookup, so `sqlmigrate` runs it too and prints the
+        # DROP for the name this database really has.
         with schema_editor.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT conname FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.contype = 'f' "
-                "AND c.confrelid = 'users'::regclass AND cardinality(c.conkey) = 1",
+                "SELECT conname FROM pg_constraint c WHERE c.conrelid = to_regclass(%s) AND c.contype = 'f' "
+                "AND c.confrelid = to_regclass('users') AND cardinality(c.conkey) = 1 ORDER BY conname",
                 [self.table],
             )
             names = [row[0] for row in cursor.fetchall()]
+        if not names:
+            comment(schema_editor, f"{self.table} has no single-column key to users in this database: nothing to drop")
         for name in names:
             run_ddl(
                 schema_editor,

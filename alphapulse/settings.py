@@ -25,6 +25,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 RLS_ENABLED = env.bool("RLS_ENABLED", default=True)
 
 INSTALLED_APPS = [
+    # First: for a command name, the first app listed wins, so tenants'
+    # createsuperuser and changepassword replace django.contrib.auth's.
+    "tenants",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -34,7 +37,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
-    "tenants",
     "trading",
 ]
 

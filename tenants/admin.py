@@ -1,25 +1,29 @@
 """The platform staff's admin: tenants and their users.
 
-Every admin request runs on the owner connection (tenants.routers), which holds
+Rules (staff only in the platform tenant, the platform tenant never
+suspended) are tenants.services' and the models': forms show their refusals
+as errors, actions as messages. Every admin request runs on the owner connection (tenants.routers), which holds
 rls_bypass_role: staff see every tenant, the API never does. Querysets come from
 `all_tenants`, Django's default manager, so no tenant context is needed here.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from tenants import services
 from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
@@ -36,6 +40,9 @@ admin.site.index_title = "Tenants, users and trading data"
 # There is no public site to "view": the API lives under /api/.
 admin.site.site_url = None
 # Access is is_staff / is_superuser on platform users; groups are not used.
+# tenants is listed before django.contrib.auth (its commands win), so load
+# auth's admin here first: it registers Group, which we take away.
+import_module("django.contrib.auth.admin")
 admin.site.unregister(Group)
 # Nothing is deleted from the admin: tenants are suspended, users deactivated
 # (a delete would cascade through a firm's trading history).
@@ -72,18 +79,25 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Tenant], status: str) -> int:
+        # One tenant at a time through the service, so its rules (the platform
+        # tenant is never suspended) hold here exactly as in the commands.
+        changed = 0
+        for tenant in queryset:
+            try:
+                changed += services.tenant_set_status(tenant, status)
+            except ValidationError as exc:
+                self.message_user(request, f"{tenant.slug}: {' '.join(exc.messages)} Left as it is.", messages.WARNING)
+        return changed
+
     @admin.action(description="Suspend the selected tenants (their tokens stop working at once)")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        if queryset.filter(slug=settings.PLATFORM_TENANT_SLUG).exists():
-            # Staff are its users: suspending it would lock the platform out of its own admin.
-            self.message_user(request, "The platform tenant cannot be suspended; left as it is.", messages.WARNING)
-            queryset = queryset.exclude(slug=settings.PLATFORM_TENANT_SLUG)
-        changed = queryset.exclude(status=Tenant.Status.SUSPENDED).update(status=Tenant.Status.SUSPENDED)
+        changed = self._set_status(request, queryset, Tenant.Status.SUSPENDED)
         self.message_user(request, f"Suspended {changed} tenant(s).", messages.SUCCESS)
 
     @admin.action(description="Activate the selected tenants")
     def activate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        changed = queryset.exclude(status=Tenant.Status.ACTIVE).update(status=Tenant.Status.ACTIVE)
+        changed = self._set_status(request, queryset, Tenant.Status.ACTIVE)
         self.message_user(request, f"Activated {changed} tenant(s).", messages.SUCCESS)
 
 

@@ -4,6 +4,7 @@ finding such as a gap in RLS, 2 bad arguments via CommandError)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from tenants.models import Tenant
@@ -22,3 +23,8 @@ def tenant_by_slug(slug: str) -> Tenant:
             returncode=2,
         )
     return tenant
+
+
+def refused(what: str, exc: ValidationError) -> CommandError:
+    """A service's refusal as a command error (exit 2), its messages kept word for word."""
+    return CommandError(f"{what}: {'; '.join(exc.messages)}", returncode=2)

@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from tenants import services
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 
@@ -42,8 +43,10 @@ def test_create_tenant_prints_its_id_and_applies_the_tier():
     ],
 )
 def test_bad_arguments_are_clear_errors(args, message):
-    with pytest.raises(CommandError, match=message):
+    services.platform_tenant()
+    with pytest.raises(CommandError, match=message) as refused:
         run(*args)
+    assert refused.value.returncode == 2
 
 
 def test_duplicate_slug_is_refused():

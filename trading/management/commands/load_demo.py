@@ -9,18 +9,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import environ
-from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from tenants import services
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
-from tenants.routers import STAFF_DATABASE
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
 
-OWNER = STAFF_DATABASE  # platform work: the owner connection
+OWNER = services.OWNER  # platform work: the owner connection
 DEMO_TENANTS = [
     ("acme", "Acme Capital", "pro", ["alice", "arthur"]),
     ("globex", "Globex Trading", "starter", ["bob", "bianca"]),
@@ -47,9 +46,7 @@ class Command(BaseCommand):
         password = password or env.str("DEMO_PASSWORD", default="alphapulse-demo")
         self._platform_staff(env)
         for slug, name, tier, usernames in DEMO_TENANTS:
-            tenant, _ = Tenant.objects.using(OWNER).get_or_create(
-                slug=slug, defaults={"name": name, "subscription_tier": tier}
-            )
+            tenant = services.tenant_get_or_create(slug=slug, name=name, tier=tier)
             with tenant_context(tenant, using=OWNER):
                 users = [self._user(tenant, username, password) for username in usernames]
                 if Trade.objects.using(OWNER).exists():
@@ -63,28 +60,31 @@ class Command(BaseCommand):
             )
         )
 
-    def _user(self, tenant: Tenant, username: str, password: str, **extra) -> User:
-        user = User.objects.using(OWNER).filter(username=username).first()
-        if user is None:
-            user = User(tenant=tenant, username=username, email=f"{username}@{tenant.slug}.example", **extra)
-            user.set_password(password)
-            user.save(using=OWNER)
-        return user
+    def _user(self, tenant: Tenant, username: str, password: str, *, staff: bool = False) -> User:
+        existing = services.users_named(username, tenant_slug=tenant.slug)
+        if existing:
+            return existing[0]
+        # Demo passwords are the operator's choice (DEMO_PASSWORD): not validated.
+        return services.user_create(
+            tenant=tenant,
+            username=username,
+            password=password,
+            email=f"{username}@{tenant.slug}.example",
+            is_staff=staff,
+            is_superuser=staff,
+            check_password=False,
+        )
 
     def _platform_staff(self, env: environ.Env) -> None:
         username = env.str("ADMIN_USERNAME", default="admin")
         admin_password = env.str("ADMIN_PASSWORD", default="")
-        platform, _ = Tenant.objects.using(OWNER).get_or_create(
-            slug=settings.PLATFORM_TENANT_SLUG,
-            defaults={"name": "AlphaPulse Platform", "subscription_tier": Tenant.Tier.ENTERPRISE},
-        )
+        platform = services.platform_tenant()
         if not admin_password:
             self.stdout.write("ADMIN_PASSWORD is not set: no staff user created.")
             return
-        with tenant_context(platform, using=OWNER):
-            if User.objects.using(OWNER).filter(username=username).exists():
-                return
-            self._user(platform, username, admin_password, is_staff=True, is_superuser=True)
+        if services.users_named(username, tenant_slug=platform.slug):
+            return
+        self._user(platform, username, admin_password, staff=True)
         self.stdout.write(
             self.style.WARNING(f"Staff user '{username}' created for /admin/; password: {admin_password} (from .env)")
         )

@@ -83,8 +83,8 @@ def _database(url_var: str) -> dict:
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = {
         # No server-side prepared statements: they do not survive PgBouncer in
-        # transaction mode, and nothing here needs them (NOTES: RLS plans are
-        # not keyed on the tenant anyway).
+        # transaction mode, and nothing here needs them (an RLS plan is not
+        # keyed on the tenant value, so one prepared plan would serve all).
         "prepare_threshold": None,
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
     }
@@ -202,7 +202,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Zero-downtime migrations (tenants/operations.py).
+# Zero-downtime migrations (tenants/ddl.py; docs/design.md, "Zero-downtime DDL").
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)

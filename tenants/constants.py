@@ -9,7 +9,8 @@ import uuid
 # The transaction-local setting every policy reads.
 TENANT_SETTING = "app.current_tenant_id"
 
-# Cluster roles (created by scripts/db.sh; fixed by CONTRACT.md section 2).
+# Cluster roles (created by scripts/db.sh; the names are part of the public
+# contract: the seed's SQL and operators' scripts use them verbatim).
 APP_ROLE = "alphapulse_app"
 OWNER_ROLE = "alphapulse_owner"
 BYPASS_ROLE = "rls_bypass_role"

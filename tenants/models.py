@@ -1,14 +1,20 @@
 """Tenants, tenant-aware users, and the base every tenant table builds on.
 
 Isolation has two independent layers:
-1. PostgreSQL row-level security (tenants.operations.EnableTenantRLS), which
-   holds even for raw SQL and forgotten filters;
-2. `TenantManager`, the default manager of every tenant model, which filters
-   by the current tenant (tenants.context) and refuses to run without one.
+1. PostgreSQL row-level security (tenants.rls_operations.EnableTenantRLS),
+   which holds even for raw SQL and forgotten filters;
+2. `objects`, a `TenantManager` on every tenant model, which filters by the
+   current tenant (tenants.context) and raises NoTenantContext without one.
    This layer is what keeps isolation during an emergency RLS bypass.
 
-Cross-tenant access (admin, commands, migrations) is spelled `.unscoped()`
-so every use is greppable.
+`all_tenants`, a plain unscoped manager, is declared first and so is Django's
+default manager: Django and libraries use it internally (the admin,
+validation, createsuperuser), often with no tenant anywhere; on the app
+connection RLS still limits it to the current tenant. Our own cross-tenant
+reads (admin, commands, migrations) are spelled `.unscoped()` or
+`all_tenants` so every use is greppable. The platform rules (staff only in
+the platform tenant, the platform tenant never suspended) are
+tenants.services'; clean() and save() call them.
 """
 
 from __future__ import annotations
@@ -130,7 +136,7 @@ class TenantModel(models.Model):
     """A row that belongs to exactly one tenant.
 
     The database constraint is `tenant_id uuid NOT NULL REFERENCES tenants(id)
-    ON DELETE CASCADE`, written by tenants.operations (Django 5.2 cannot say
+    ON DELETE CASCADE`, written by tenants.retrofit_operations (Django 5.2 cannot say
     ON DELETE CASCADE in the database), hence db_constraint=False here.
     """
 

@@ -1,7 +1,7 @@
 """US-004: row-level security, enabled and forced, on all seven tenant tables.
 
 Deploy the tenant-setting code before this runs: old code would see 0 rows
-(NOTES). Roll back with `manage.py migrate tenants 0007` (scenario 2).
+(docs/design.md, "Rollout order"). Roll back with `manage.py migrate tenants 0007` (scenario 2).
 The temporary tenant_id defaults go first: from here every insert names its
 tenant, and one that does not fails instead of landing in the default tenant.
 """

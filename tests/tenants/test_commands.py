@@ -1,4 +1,4 @@
-"""Management commands (CONTRACT section 7): they run as the owner role, so these
+"""The tenant management commands (README, "Operating it"): they run as the owner role, so these
 tests use the owner alias too, and read results back through it."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tenants.constants import TENANT_TABLES
+from tenants.registry import tenant_tables
 from tenants.routers import STAFF_DATABASE
 from tenants.servers import Server, ToolError
 
@@ -45,7 +45,7 @@ def row_counts(cursor: psycopg.Cursor) -> list[str]:
     cursor.execute(COLUMNS)
     columns = set(cursor.fetchall())
     lines = []
-    for table in TENANT_TABLES:
+    for table in tenant_tables():
         if (table, "tenant_id") in columns:
             query = sql.SQL("SELECT tenant_id::text, count(*) FROM {} GROUP BY 1 ORDER BY 1")
         elif (table, "id") in columns:

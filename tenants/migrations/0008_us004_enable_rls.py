@@ -8,8 +8,11 @@ tenant, and one that does not fails instead of landing in the default tenant.
 
 from django.db import migrations
 
-from tenants.constants import TENANT_TABLES
 from tenants.operations import DropTenantDefault, EnableTenantRLS
+
+# Frozen here: this migration must do the same thing forever, whatever tables
+# later migrations add (those enable RLS on their own tables).
+TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots", "risk_metrics", "agent_signals")
 
 
 class Migration(migrations.Migration):
@@ -20,7 +23,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        *(DropTenantDefault(table) for table in TENANT_TABLES),
+        *(DropTenantDefault(table) for table in TABLES),
         EnableTenantRLS("users"),
         EnableTenantRLS("trades"),
         EnableTenantRLS("positions"),

@@ -8,6 +8,10 @@ tables is not listed here: tenants.registry discovers them from the models.
 
 import uuid
 
+# The Django alias of the owner role's connection (MIGRATION_DATABASE_URL):
+# migrations, platform commands, backups and the admin use it.
+OWNER_DATABASE = "owner"
+
 # The transaction-local setting every policy reads.
 TENANT_SETTING = "app.current_tenant_id"
 

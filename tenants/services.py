@@ -19,12 +19,9 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
+from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
-from tenants.routers import STAFF_DATABASE
-
-OWNER = STAFF_DATABASE
-
 
 # -- the rules -----------------------------------------------------------------
 
@@ -64,7 +61,7 @@ def check_platform_not_suspended(tenant: Tenant, status: str) -> None:
 # -- tenants ---------------------------------------------------------------------
 
 
-def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str = OWNER) -> Tenant:
+def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str = OWNER_DATABASE) -> Tenant:
     tier = tier or Tenant.Tier.PRO
     if tier not in Tenant.Tier.values:
         raise ValidationError(
@@ -78,20 +75,20 @@ def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str =
     return tenant
 
 
-def tenant_get_or_create(*, slug: str, name: str, tier: str, using: str = OWNER) -> Tenant:
+def tenant_get_or_create(*, slug: str, name: str, tier: str, using: str = OWNER_DATABASE) -> Tenant:
     """The tenant with this slug, made with `name` and `tier` if it is missing (idempotent set-up)."""
     existing = Tenant.objects.using(using).filter(slug=slug).first()
     return existing or tenant_create(slug=slug, name=name, tier=tier, using=using)
 
 
-def platform_tenant(using: str = OWNER) -> Tenant:
+def platform_tenant(using: str = OWNER_DATABASE) -> Tenant:
     """The tenant whose users are the staff; created on first use (fresh database, createsuperuser)."""
     return tenant_get_or_create(
         slug=settings.PLATFORM_TENANT_SLUG, name="AlphaPulse Platform", tier=Tenant.Tier.ENTERPRISE, using=using
     )
 
 
-def tenant_set_status(tenant: Tenant, status: str, *, using: str = OWNER) -> bool:
+def tenant_set_status(tenant: Tenant, status: str, *, using: str = OWNER_DATABASE) -> bool:
     """Suspend or reactivate; True when the status changed. The middleware reads it on every request."""
     check_status_allowed(tenant, status)
     if tenant.status == status:
@@ -113,7 +110,7 @@ def user_create(
     is_staff: bool = False,
     is_superuser: bool = False,
     check_password: bool = True,
-    using: str = OWNER,
+    using: str = OWNER_DATABASE,
 ) -> User:
     """A user of `tenant`, its username unique within that tenant only.
 
@@ -142,7 +139,7 @@ def user_create(
     return user
 
 
-def user_set_staff(user: User, *, is_staff: bool, is_superuser: bool = False, using: str = OWNER) -> User:
+def user_set_staff(user: User, *, is_staff: bool, is_superuser: bool = False, using: str = OWNER_DATABASE) -> User:
     check_staff_allowed(user.tenant, is_staff=is_staff, is_superuser=is_superuser)
     user.is_staff, user.is_superuser = is_staff or is_superuser, is_superuser
     with tenant_context(user.tenant, using=using):
@@ -150,7 +147,7 @@ def user_set_staff(user: User, *, is_staff: bool, is_superuser: bool = False, us
     return user
 
 
-def user_set_password(user: User, password: str, *, using: str = OWNER) -> User:
+def user_set_password(user: User, password: str, *, using: str = OWNER_DATABASE) -> User:
     validate_password(password, user)
     user.set_password(password)
     with tenant_context(user.tenant, using=using):
@@ -158,7 +155,7 @@ def user_set_password(user: User, password: str, *, using: str = OWNER) -> User:
     return user
 
 
-def users_named(username: str, *, tenant_slug: str | None = None, using: str = OWNER) -> list[User]:
+def users_named(username: str, *, tenant_slug: str | None = None, using: str = OWNER_DATABASE) -> list[User]:
     """Every user called `username`, in one tenant or in all (usernames repeat across tenants)."""
     users = User.all_tenants.using(using).select_related("tenant").filter(username=username)
     if tenant_slug is not None:

@@ -18,10 +18,10 @@ from tenants.constants import (
     BYPASS_ROLE,
     INSERT_POLICY,
     ISOLATION_POLICY,
+    OWNER_DATABASE,
     TENANT_SETTING,
 )
 from tenants.registry import tenant_tables
-from tenants.routers import STAFF_DATABASE
 
 
 @dataclass
@@ -52,7 +52,7 @@ FROM pg_roles WHERE rolname = %(app)s
 
 def rls_findings() -> list[Finding]:
     findings: list[Finding] = []
-    with connections[STAFF_DATABASE].cursor() as cursor:
+    with connections[OWNER_DATABASE].cursor() as cursor:
         cursor.execute(
             TABLE_SECURITY_SQL, {"tables": list(tenant_tables()), "app": APP_ROLE, "isolation": ISOLATION_POLICY}
         )
@@ -122,7 +122,7 @@ def _app_role_sees_nothing_without_tenant() -> list[Finding]:
 def integrity_counts() -> list[tuple[str, int, int, int]]:
     """Per tenant table: (table, NULL tenant_id rows, orphan rows, rows whose user is in another tenant)."""
     results = []
-    with connections[STAFF_DATABASE].cursor() as cursor:
+    with connections[OWNER_DATABASE].cursor() as cursor:
         for table in tenant_tables():
             t = sql.Identifier(table)
             query = sql.SQL(

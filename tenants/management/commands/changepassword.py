@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from tenants import services
+from tenants.constants import OWNER_DATABASE
 from tenants.models import User
 
 MAX_TRIES = 3
@@ -28,7 +29,7 @@ class Command(DjangoChangePasswordCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument("--tenant", help="the user's tenant slug (required when the username is in several)")
-        parser.set_defaults(database=services.OWNER)
+        parser.set_defaults(database=OWNER_DATABASE)
 
     def find_user(self, username: str, tenant_slug: str | None, database: str) -> User:
         users = services.users_named(username, tenant_slug=tenant_slug, using=database)

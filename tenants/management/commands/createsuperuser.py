@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.management.commands.createsuperuser import Command as DjangoCreateSuperuserCommand
 
 from tenants import services
+from tenants.constants import OWNER_DATABASE
 
 
 class Command(DjangoCreateSuperuserCommand):
@@ -19,7 +20,7 @@ class Command(DjangoCreateSuperuserCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.set_defaults(database=services.OWNER)
+        parser.set_defaults(database=OWNER_DATABASE)
 
     def _validate_username(self, username, verbose_field_name, database):
         # Django checks uniqueness across the whole table; ours is per tenant.

@@ -6,10 +6,10 @@ executed (every operation writes through `schema_editor.execute()`).
 
 from django.core.management.commands.sqlmigrate import Command as DjangoSqlMigrateCommand
 
-from tenants.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 
 
 class Command(DjangoSqlMigrateCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.set_defaults(database=STAFF_DATABASE)
+        parser.set_defaults(database=OWNER_DATABASE)

@@ -131,12 +131,15 @@ def user_create(
         validate_password(password, user)
     user.set_password(password)
     with tenant_context(tenant, using=using):
-        if User.all_tenants.using(using).filter(tenant=tenant, username=username).exists():
-            raise ValidationError(
-                {"username": f"Tenant '{tenant.slug}' already has a user '{username}'."}, code="unique"
-            )
+        check_username_free(tenant, username, using=using)
         user.save(using=using)
     return user
+
+
+def check_username_free(tenant: Tenant, username: str, *, using: str = OWNER_DATABASE) -> None:
+    """Usernames are unique within a tenant only (a global index would leak other tenants' names)."""
+    if User.all_tenants.using(using).filter(tenant=tenant, username=username).exists():
+        raise ValidationError({"username": f"Tenant '{tenant.slug}' already has a user '{username}'."}, code="unique")
 
 
 def user_set_staff(user: User, *, is_staff: bool, is_superuser: bool = False, using: str = OWNER_DATABASE) -> User:

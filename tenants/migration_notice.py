@@ -16,14 +16,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from tenants.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 
 
 def check_migrations_as_owner(self: BaseCommand) -> None:
     from django.db.migrations.executor import MigrationExecutor
 
     try:
-        executor = MigrationExecutor(connections[STAFF_DATABASE])
+        executor = MigrationExecutor(connections[OWNER_DATABASE])
     except ImproperlyConfigured:
         return
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())

@@ -32,11 +32,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from tenants.constants import APP_ROLE, BYPASS_ROLE
+from tenants.registry import tenant_tables
 
 # Schemas that belong to PostgreSQL or to Citus's own machinery: their objects
 # carry the ACLs their makers gave them, and are not the project's. CREATE on
@@ -88,17 +88,6 @@ class Privilege:
         if self.kind == "role attribute":
             return f"role attribute {self.privilege}"
         return f"{self.privilege} on {self.kind} {self.target}"
-
-
-def tenant_tables() -> list[str]:
-    """The tables of TenantModel subclasses: discovered, not listed."""
-    from tenants.models import TenantModel
-
-    return sorted(
-        model._meta.db_table
-        for model in apps.get_models()
-        if issubclass(model, TenantModel) and model._meta.managed and not model._meta.proxy
-    )
 
 
 # Every query takes %(role)s; "inherits" means granted to the role, to PUBLIC
@@ -251,7 +240,7 @@ def _has_citus(connection: BaseDatabaseWrapper) -> bool:
 
 def expected_privileges(connection: BaseDatabaseWrapper) -> set[Privilege]:
     """The whole set CONTRACT section 3 allows, in this database."""
-    tables = tenant_tables()
+    tables = sorted(tenant_tables())
     expected = {Privilege("table", "public.tenants", "SELECT")}
     expected |= {Privilege("table", f"public.{table}", p) for table in tables for p in READ_WRITE}
     expected |= {

@@ -6,10 +6,10 @@ The app role (DATABASE_URL) holds no privilege on django_migrations
 
 from django.core.management.commands.showmigrations import Command as DjangoShowmigrationsCommand
 
-from tenants.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 
 
 class Command(DjangoShowmigrationsCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.set_defaults(database=STAFF_DATABASE)
+        parser.set_defaults(database=OWNER_DATABASE)

@@ -1,15 +1,17 @@
-"""`manage.py sqlmigrate` reads the migration history as the owner role by default.
+"""`manage.py sqlmigrate` reads the catalog as the owner role by default, as `migrate` runs.
 
-The app role (DATABASE_URL) holds no privilege on django_migrations
-(tenants.privileges), so Django's default connection cannot answer it.
+The printed SQL is what `migrate` would run on that connection; nothing is
+executed (every operation writes through `schema_editor.execute()`). The app
+role could not answer it anyway: it holds no privilege on django_migrations
+(tenants.privileges).
 """
 
-from django.core.management.commands.sqlmigrate import Command as DjangoSqlmigrateCommand
+from django.core.management.commands.sqlmigrate import Command as DjangoSqlMigrateCommand
 
-from tenants.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 
 
-class Command(DjangoSqlmigrateCommand):
+class Command(DjangoSqlMigrateCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.set_defaults(database=STAFF_DATABASE)
+        parser.set_defaults(database=OWNER_DATABASE)

@@ -84,7 +84,11 @@ class GrantAppRole(Operation):
     """The app role's rights: SELECT, INSERT, UPDATE, DELETE on every table the
     owner creates, now and later (default privileges), and nothing more:
     no TRUNCATE (it ignores RLS), no ownership, no DDL. Read-only on
-    django_migrations. Cluster roles themselves come from scripts/db.sh."""
+    django_migrations. Cluster roles themselves come from scripts/db.sh.
+
+    Applied by the first migration and left as it was; tenants.0010 narrows
+    it to the exact least-privilege set (tenants/privilege_operations.py,
+    tenants/privileges.py)."""
 
     reversible = True
     reduces_to_sql = True

@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -57,11 +59,18 @@ def assert_app_role(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Rate-limit counters live in the (local-memory) cache: none carry over between tests."""
-    cache.clear()
+def fresh_rate_limits(settings):
+    """The cache (rate-limit counters included) is the shared Redis: each test
+    gets a key prefix of its own, so nothing carries over between tests or
+    reaches another suite on the same Redis, and no FLUSHDB is ever needed.
+    Changing CACHES makes Django open the cache anew (setting_changed)."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     yield
-    cache.clear()
+    client = caches["default"]._cache.get_client(write=True)
+    stale = list(client.scan_iter(match=f"{prefix}:*", count=500))
+    if stale:
+        client.delete(*stale)
 
 
 @pytest.fixture(autouse=True)

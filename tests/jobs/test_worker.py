@@ -137,3 +137,68 @@ def test_the_same_job_delivered_twice_writes_each_snapshot_once(jobs_db, worker)
     outcomes = [first.get(timeout=WAIT), second.get(timeout=WAIT)]
     assert sorted(o["created"] for o in outcomes) == [0, 2]
     assert snapshots_at(jobs_db, as_of) == sorted((acme, u, 1) for u in jobs_db.user_ids["acme"])
+
+
+# manage.py run_tenant_job: through the queue, to the worker above.
+
+
+def run_tenant_job(jobs_db, *args: str):
+    from tests.jobs.conftest import WORKER_ENV
+    from tests.scratch import manage
+
+    return manage(jobs_db.name, "run_tenant_job", *args, check=False, **WORKER_ENV)
+
+
+def test_run_tenant_job_for_one_tenant_waits_for_the_result(jobs_db, worker):
+    as_of = "2026-11-26T06:00:00+00:00"
+    done = run_tenant_job(jobs_db, "portfolio_snapshot", "--tenant", "acme", "--as-of", as_of)
+    assert done.returncode == 0, done.stderr
+    assert "acme: created 2" in done.stdout and "done for 1 tenant(s)" in done.stdout
+    acme = jobs_db.tenant_ids["acme"]
+    assert snapshots_at(jobs_db, as_of) == sorted((acme, u, 1) for u in jobs_db.user_ids["acme"])
+
+
+def test_run_tenant_job_risk_metrics_for_all_from_each_tenants_own_history(jobs_db, worker):
+    as_of = "2026-12-01T00:00:00+00:00"
+    done = run_tenant_job(jobs_db, "risk_metrics", "--all", "--as-of", "2026-12-01T00:00:00")
+    assert done.returncode == 0, done.stderr
+    with jobs_db.owner() as owner:
+        rows = owner.execute(
+            "SELECT m.tenant_id::text, u.tenant_id::text, count(*) FROM risk_metrics m "
+            "JOIN users u ON u.id = m.user_id WHERE m.as_of = %s GROUP BY 1, 2",
+            [as_of],
+        ).fetchall()
+    # load_demo gave each demo user 60 days of history: 5 metrics per user, in the user's own tenant
+    for slug in ("acme", "globex", "initech"):
+        tid = jobs_db.tenant_ids[slug]
+        assert (tid, tid, 5 * len(jobs_db.user_ids[slug])) in rows
+    assert all(metric_tenant == user_tenant for metric_tenant, user_tenant, _ in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nope", "--all"), "Unknown job 'nope': choose one of portfolio_snapshot, risk_metrics."),
+        (("risk_metrics", "--tenant", "nosuch"), "Tenant 'nosuch' does not exist."),
+        (("risk_metrics", "--tenant", "acme", "--as-of", "yesterday"), "is not an ISO date-time"),
+    ],
+)
+def test_run_tenant_job_refuses_unknown_jobs_and_tenants_clearly(jobs_db, args, message):
+    refused = run_tenant_job(jobs_db, *args)
+    assert refused.returncode == 1
+    assert message in refused.stderr
+
+
+def test_run_tenant_job_refuses_a_suspended_tenant(jobs_db, worker):
+    jobs_db.set_status("globex", "suspended")
+    try:
+        refused = run_tenant_job(jobs_db, "portfolio_snapshot", "--tenant", "globex")
+    finally:
+        jobs_db.set_status("globex", "active")
+    assert refused.returncode == 1 and "Tenant 'globex' is suspended" in refused.stderr
+
+
+def test_run_tenant_job_exits_non_zero_naming_the_tenants_that_did_not_finish(jobs_db, worker):
+    late = run_tenant_job(jobs_db, "risk_metrics", "--all", "--timeout", "0")
+    assert late.returncode == 1
+    assert "risk_metrics failed for" in late.stderr and "acme: not finished after 0 s" in late.stderr

@@ -9,7 +9,7 @@ a suspended tenant named with --tenant, or no worker answering: CommandError.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from celery.result import AsyncResult
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -65,7 +65,7 @@ class Command(BaseCommand):
             moment = datetime.fromisoformat(value)
         except ValueError:
             raise CommandError(f"--as-of {value!r} is not an ISO date-time (e.g. 2026-12-01T12:00:00+00:00).") from None
-        return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.UTC)
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
     def _wait(self, job: str, sent: dict[str, AsyncResult], timeout: float) -> dict[str, str]:
         failures: dict[str, str] = {}

@@ -29,6 +29,7 @@ the unique constraint `risk_metrics_natural_key`.
 from __future__ import annotations
 
 import math
+import uuid
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,11 +113,11 @@ class RiskRun:
 
 def compute_risk_metrics(as_of: datetime, window_days: int = 30) -> RiskRun:
     """RiskMetric rows for every user of the current tenant with enough snapshot history."""
-    history: dict[object, list[tuple[datetime, Decimal]]] = {}
+    history: dict[uuid.UUID, list[tuple[datetime, Decimal]]] = {}
     rows = PortfolioSnapshot.objects.filter(
         taken_at__gt=as_of - timedelta(days=window_days), taken_at__lte=as_of
     ).values_list("tenant_id", "user_id", "taken_at", "total_value")
-    tenant_of: dict[object, object] = {}
+    tenant_of: dict[uuid.UUID, uuid.UUID] = {}
     for tenant_id, user_id, taken_at, total in rows:
         history.setdefault(user_id, []).append((taken_at, total))
         tenant_of[user_id] = tenant_id

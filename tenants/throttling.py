@@ -65,7 +65,7 @@ def _count(counter: str, timeout: int) -> int:
         # Django's RedisCache.incr is EXISTS then INCR (two round trips, and a
         # key that expires in between would live on without a TTL): one
         # transaction does both steps at once.
-        client = cache._cache.get_client(key, write=True)
+        client = cache._cache.get_client(key, write=True)  # type: ignore[attr-defined]
         with client.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, timeout)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.core.cache import caches
+import redis
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -67,10 +67,11 @@ def fresh_rate_limits(settings):
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     yield
-    client = caches["default"]._cache.get_client(write=True)
+    client = redis.Redis.from_url(settings.REDIS_URL)  # the real one, even if a test pointed the cache away
     stale = list(client.scan_iter(match=f"{prefix}:*", count=500))
     if stale:
         client.delete(*stale)
+    client.close()
 
 
 @pytest.fixture(autouse=True)

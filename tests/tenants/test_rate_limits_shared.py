@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
+from django.conf import settings
 
 from tests.load import login
 from tests.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn
@@ -35,10 +37,16 @@ def server() -> Iterator[tuple[str, dict[str, dict[str, str]]]]:
             # Counters of this test only, whatever else uses this Redis.
             "CACHE_KEY_PREFIX": f"test-limits-{uuid.uuid4().hex[:8]}",
         }
-        with gunicorn(name, workers=4, threads=2, **env) as base:
-            # 2 of LOGIN_LIMIT spent here, whichever test runs first.
-            headers = {slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in LOGINS.items()}
-            yield base, headers
+        try:
+            with gunicorn(name, workers=4, threads=2, **env) as base:
+                # 2 of LOGIN_LIMIT spent here, whichever test runs first.
+                headers = {slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in LOGINS.items()}
+                yield base, headers
+        finally:
+            with redis.Redis.from_url(settings.REDIS_URL) as client:
+                stale = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*"))
+                if stale:
+                    client.delete(*stale)
 
 
 def burst(base: str, count: int, send) -> Counter:

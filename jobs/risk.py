@@ -29,8 +29,8 @@ the unique constraint `risk_metrics_natural_key`.
 from __future__ import annotations
 
 import math
-import uuid
 import statistics
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta

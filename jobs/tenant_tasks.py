@@ -15,9 +15,9 @@ Contract:
   badly signed header fails closed (`NoTenantContext` / `TenantHeaderInvalid`,
   the task FAILS and is not retried). A suspended or deleted tenant's task is
   skipped: it returns `{"skipped": reason}` and logs the reason.
-- The context ends with the task (tenant_context's own reset); `task_prerun`
-  also refuses to start a task while any tenant is still set, so a worker can
-  never carry A into the next task.
+- The context ends with the task (tenant_context's own reset); every task
+  also refuses to start while any tenant is still set, so a worker can never
+  carry A into the next task.
 - `PlatformTask` is the explicit exception: a task that runs outside any
   tenant (fan-out) and may only send tenant tasks inside `tenant_context()`.
 """
@@ -31,7 +31,6 @@ import uuid
 from typing import Any
 
 from celery import Task
-from celery.signals import task_prerun
 from celery.utils import uuid as new_task_id
 from django.conf import settings
 
@@ -56,13 +55,16 @@ def header_signature(task_id: str, tenant_id: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-@task_prerun.connect
-def refuse_leftover_tenant(task_id: str | None = None, task: Task | None = None, **_: Any) -> None:
+def refuse_leftover_tenant(task: Task) -> None:
+    """Called first by every task: refuse to start while any tenant is still set.
+
+    Cannot happen through tenant_context (it resets in `finally`); if it ever
+    does, stop rather than run this task as someone else. (In the task itself,
+    not a task_prerun handler: Celery logs and swallows a signal handler's
+    exception.)"""
     leftover = current_tenant_id()
     if leftover is not None:
-        # Cannot happen through tenant_context (it resets in `finally`); if it
-        # ever does, stop rather than run the next task as someone else.
-        raise RuntimeError(f"Task {task_id} would start with tenant {leftover} still set; refusing to run it.")
+        raise RuntimeError(f"Task {task.request.id} would start with tenant {leftover} still set; refusing to run it.")
 
 
 class TenantTask(Task):
@@ -84,6 +86,7 @@ class TenantTask(Task):
         return super().apply_async(args, kwargs, task_id, producer, link, link_error, headers=headers, **options)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        refuse_leftover_tenant(self)
         tenant_id = self._verified_tenant_id()
         from tenants.models import Tenant
 
@@ -120,3 +123,7 @@ class PlatformTask(Task):
             k: v for k, v in (options.pop("headers", None) or {}).items() if k not in (TENANT_HEADER, SIGNATURE_HEADER)
         }
         return super().apply_async(args, kwargs, task_id, producer, link, link_error, headers=headers, **options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        refuse_leftover_tenant(self)
+        return super().__call__(*args, **kwargs)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import redis
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -26,6 +25,7 @@ from tenants.checks import runtime_role_problems
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
 from tests.factories import TenantFactory, UserFactory
+from tests.scratch import forget_cache_prefix
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -67,11 +67,7 @@ def fresh_rate_limits(settings):
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     yield
-    client = redis.Redis.from_url(settings.REDIS_URL)  # the real one, even if a test pointed the cache away
-    stale = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if stale:
-        client.delete(*stale)
-    client.close()
+    forget_cache_prefix(prefix)  # on the real Redis, even if a test pointed the cache away
 
 
 @pytest.fixture(autouse=True)

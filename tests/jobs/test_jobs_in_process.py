@@ -89,3 +89,13 @@ def test_risk_metrics_from_the_users_own_snapshot_history(tenant_a, tenant_b, us
     assert rows["var_99"].value == Decimal("0.10000000")
     assert rows["sharpe"].value == Decimal("0E-8")
     assert {m.window_days for m in rows.values()} == {30}
+
+
+@pytest.mark.django_db
+def test_a_task_refuses_to_start_while_a_tenant_is_still_set(tenant_a):
+    from jobs.tenant_tasks import refuse_leftover_tenant
+    from tests.jobs.probes import probe_platform
+
+    refuse_leftover_tenant(probe_platform)  # nothing set: fine
+    with tenant_context(tenant_a), pytest.raises(RuntimeError, match="still set; refusing to run it"):
+        refuse_leftover_tenant(probe_platform)

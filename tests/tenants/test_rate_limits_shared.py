@@ -9,14 +9,11 @@ Day-long windows, so no window boundary falls inside the test.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
-from django.conf import settings
 
 from tests.load import login
 from tests.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn
@@ -34,19 +31,11 @@ def server() -> Iterator[tuple[str, dict[str, dict[str, str]]]]:
             **FAST_HASHER,
             "TENANT_RATE_LIMITS": f"pro={TENANT_LIMIT}/day,starter=none,enterprise=none,free=none",
             "LOGIN_RATE_LIMIT": f"{LOGIN_LIMIT}/day",
-            # Counters of this test only, whatever else uses this Redis.
-            "CACHE_KEY_PREFIX": f"test-limits-{uuid.uuid4().hex[:8]}",
         }
-        try:
-            with gunicorn(name, workers=4, threads=2, **env) as base:
-                # 2 of LOGIN_LIMIT spent here, whichever test runs first.
-                headers = {slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in LOGINS.items()}
-                yield base, headers
-        finally:
-            with redis.Redis.from_url(settings.REDIS_URL) as client:
-                stale = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*"))
-                if stale:
-                    client.delete(*stale)
+        with gunicorn(name, workers=4, threads=2, **env) as base:
+            # 2 of LOGIN_LIMIT spent here, whichever test runs first.
+            headers = {slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in LOGINS.items()}
+            yield base, headers
 
 
 def burst(base: str, count: int, send) -> Counter:

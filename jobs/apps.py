@@ -2,9 +2,7 @@ from django.apps import AppConfig
 
 
 class JobsConfig(AppConfig):
+    """Background jobs run as a tenant (jobs.tenant_tasks); Celery finds jobs/tasks.py by autodiscovery."""
+
     name = "jobs"
     verbose_name = "Background jobs"
-
-    def ready(self) -> None:
-        # Connects the publish and run signal handlers (header signing, leak guard).
-        from jobs import tenant_tasks  # noqa: F401

@@ -72,8 +72,8 @@ def agent_signals_create_bulk(items: object, user, serializer_class) -> list[Age
     if errors:
         raise ValidationError(
             {
-                "detail": f"{len(errors)} of {len(items)} agent signals are invalid (items {', '.join(errors)}); "
-                "none was saved.",
+                "detail": f"{len(errors)} of {len(items)} agent signals are invalid "
+                f"({'item' if len(errors) == 1 else 'items'} {', '.join(errors)}); none was saved.",
                 "errors": errors,
             }
         )

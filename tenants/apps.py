@@ -8,4 +8,4 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tenants import checks, schema  # noqa: F401  (registers the role check and the OpenAPI scheme)
+        from tenants import checks, drift, schema  # noqa: F401  (registers the role and drift checks, the OpenAPI scheme)

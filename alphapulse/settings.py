@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "tenants",
     "trading",
+    "platform_ops",
 ]
 
 MIDDLEWARE = [

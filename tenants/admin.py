@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from platform_ops import audit
 from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
@@ -72,18 +73,41 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def save_model(self, request: HttpRequest, obj: Tenant, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit.record(
+                "tenant.create", request=request, tenant=obj, detail={"name": obj.name, "tier": obj.subscription_tier}
+            )
+            return
+        for field, action in (("status", "tenant.status"), ("subscription_tier", "tenant.tier")):
+            if field in form.changed_data:
+                audit.record(
+                    action,
+                    request=request,
+                    tenant=obj,
+                    detail={"from": form.initial.get(field), "to": getattr(obj, field)},
+                )
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Tenant], status: str) -> int:
+        changing = list(queryset.exclude(status=status))
+        changed = queryset.filter(pk__in=[t.pk for t in changing]).update(status=status)
+        for tenant in changing:
+            audit.record("tenant.status", request=request, tenant=tenant, detail={"from": tenant.status, "to": status})
+        return changed
+
     @admin.action(description="Suspend the selected tenants (their tokens stop working at once)")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         if queryset.filter(slug=settings.PLATFORM_TENANT_SLUG).exists():
             # Staff are its users: suspending it would lock the platform out of its own admin.
             self.message_user(request, "The platform tenant cannot be suspended; left as it is.", messages.WARNING)
             queryset = queryset.exclude(slug=settings.PLATFORM_TENANT_SLUG)
-        changed = queryset.exclude(status=Tenant.Status.SUSPENDED).update(status=Tenant.Status.SUSPENDED)
+        changed = self._set_status(request, queryset, Tenant.Status.SUSPENDED)
         self.message_user(request, f"Suspended {changed} tenant(s).", messages.SUCCESS)
 
     @admin.action(description="Activate the selected tenants")
     def activate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        changed = queryset.exclude(status=Tenant.Status.ACTIVE).update(status=Tenant.Status.ACTIVE)
+        changed = self._set_status(request, queryset, Tenant.Status.ACTIVE)
         self.message_user(request, f"Activated {changed} tenant(s).", messages.SUCCESS)
 
 
@@ -198,6 +222,18 @@ class UserAdmin(admin.ModelAdmin):
             # Only superusers hand out (or take away) staff rights.
             readonly += ["is_staff", "is_superuser"]
         return readonly
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        rights = [f for f in ("is_staff", "is_superuser") if f in form.changed_data]
+        if rights or (not change and (obj.is_staff or obj.is_superuser)):
+            audit.record(
+                "user.staff",
+                request=request,
+                tenant=obj.tenant,
+                detail={"user": obj.username, **{f: getattr(obj, f) for f in ("is_staff", "is_superuser")}}
+                | {f"was_{f}": form.initial.get(f) for f in rights},
+            )
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
         if request.user.is_superuser:

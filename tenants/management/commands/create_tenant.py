@@ -4,6 +4,7 @@ an unknown tier or an invalid name, with a message saying so; runs as the owner.
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from platform_ops import audit
 from tenants.management.base import OWNER
 from tenants.models import Tenant
 
@@ -27,4 +28,5 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"Invalid tenant: {exc.message_dict}", returncode=2) from exc
         tenant.save(using=OWNER)
+        audit.record("tenant.create", tenant=tenant, detail={"name": name, "tier": tier})
         self.stdout.write(str(tenant.id))

@@ -7,6 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from platform_ops import audit
 from tenants.context import tenant_context
 from tenants.management.base import OWNER, tenant_by_slug
 from tenants.models import User
@@ -47,4 +48,10 @@ class Command(BaseCommand):
             if User.objects.using(OWNER).filter(username=username).exists():
                 raise CommandError(f"Tenant '{slug}' already has a user '{username}'.", returncode=2)
             user.save(using=OWNER)
+            if user.is_staff or user.is_superuser:
+                audit.record(
+                    "user.staff",
+                    tenant=tenant,
+                    detail={"user": username, "is_staff": user.is_staff, "is_superuser": user.is_superuser},
+                )
         self.stdout.write(str(user.id))

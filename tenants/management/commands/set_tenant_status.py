@@ -5,6 +5,7 @@ or for the platform tenant (its users are the staff)."""
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from platform_ops import audit
 from tenants.management.base import OWNER, tenant_by_slug
 from tenants.models import Tenant
 
@@ -23,4 +24,5 @@ class Command(BaseCommand):
             raise CommandError("The platform tenant cannot be suspended: its users are the staff.", returncode=2)
         tenant = tenant_by_slug(slug)
         Tenant.objects.using(OWNER).filter(pk=tenant.pk).update(status=status)
+        audit.record("tenant.status", tenant=tenant, detail={"from": tenant.status, "to": status})
         self.stdout.write(f"Tenant '{slug}' is now {status}.")

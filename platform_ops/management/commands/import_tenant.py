@@ -21,13 +21,19 @@ class Command(BaseCommand):
         try:
             manifest = import_tenant(path, progress=self._progress)
         except ExportError as exc:
+            tenant_id, tenant_slug = None, ""
             try:
                 named = read_manifest(path)
-                who = {"tenant_id": named.tenant_id, "tenant_slug": named.slug}
+                tenant_id, tenant_slug = named.tenant_id, named.slug
             except ExportError:
-                who = {}
+                pass  # not even a readable manifest: the entry names the path only
             audit.record(
-                "tenant.import", result="refused", reason=reason, detail={"path": str(path), "error": str(exc)}, **who
+                "tenant.import",
+                tenant_id=tenant_id,
+                tenant_slug=tenant_slug,
+                result="refused",
+                reason=reason,
+                detail={"path": str(path), "error": str(exc)},
             )
             raise CommandError(str(exc), returncode=2) from exc
         audit.record(

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from platform_ops import audit
+from platform_ops.admin_actions import offboard
 from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class TenantAdmin(admin.ModelAdmin):
     ordering = ("name",)
     readonly_fields = ("id", "created_at", "updated_at")
     fields = ("id", "name", "slug", "subscription_tier", "status", "created_at", "updated_at")
-    actions = ("suspend", "activate")
+    actions = ("suspend", "activate", offboard)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         users = (

@@ -23,6 +23,7 @@ as "no drift".
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -126,7 +127,9 @@ def expected_table_security(cursor, table: str, operation: EnableTenantRLS | Non
         .format(sql.Identifier(scratch), sql.Identifier(table))
         .as_string(cursor.connection)
     )
-    probe = type(operation)(scratch)
+    # The same operation (whatever its other arguments), aimed at the scratch table.
+    probe = copy.copy(operation)
+    probe.table = scratch
     for statement in probe.statements():
         cursor.execute(statement.as_string(cursor.connection) if isinstance(statement, sql.Composable) else statement)
     return read_table_security(cursor, scratch)

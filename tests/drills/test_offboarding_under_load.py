@@ -38,6 +38,13 @@ def phase(result: LoadResult, start: float, end: float) -> tuple[list[float], fl
     return times, p99
 
 
+def describe(times: list[float], p99: float, longest: str) -> str:
+    return (
+        f"{len(times)} neighbour requests, median {statistics.median(times) * 1000:.1f} ms, "
+        f"p99 {p99 * 1000:.1f} ms, {longest} {max(times) * 1000:.1f} ms"
+    )
+
+
 def test_offboarding_a_tenant_does_not_stall_its_neighbours():
     with scratch.demo_database("alphapulse_offboard_drill", trades=TRADES, **{"LOG_LEVEL": "ERROR"}) as db:
         with gunicorn(db, workers=2, threads=2, **FAST) as base, connect("owner", db) as owner:
@@ -90,24 +97,22 @@ def test_offboarding_a_tenant_does_not_stall_its_neighbours():
                 for slug, tid in server.tenant_ids.items()
                 if slug in ("acme", "globex")
             }
-    result = outcome["load"]
-    window = (started.timestamp() - wall_start, finished.timestamp() - wall_start)
-    assert window[1] < LOAD_S, "the load stopped before the offboarding finished: raise LOAD_S"
-    base_times, base_p99 = phase(result, 1.0, window[0] - 0.5)
-    off_times, off_p99 = phase(result, *window)
-    delete_s = window[1] - window[0]
-    report(
-        "offboarding a tenant under neighbour load",
-        load=result.summary(),
-        offboarded=f"initech, {deleted} rows in {delete_s:.2f} s ({deleted / delete_s:,.0f} rows/s), "
-        f"batches of {BATCH}; command wall time {command_s:.2f} s",
-        baseline=f"{len(base_times)} neighbour requests, median {statistics.median(base_times) * 1000:.1f} ms, "
-        f"p99 {base_p99 * 1000:.1f} ms, longest {max(base_times) * 1000:.1f} ms",
-        during_deletion=f"{len(off_times)} neighbour requests, median {statistics.median(off_times) * 1000:.1f} ms, "
-        f"p99 {off_p99 * 1000:.1f} ms, longest (the stall) {max(off_times) * 1000:.1f} ms",
-        p99_ratio=f"{off_p99 / base_p99:.2f}",
-        success_metrics=success_metrics(scraped_before, scraped_after),
-    )
+            result = outcome["load"]
+            window = (started.timestamp() - wall_start, finished.timestamp() - wall_start)
+            assert window[1] < LOAD_S, "the load stopped before the offboarding finished: raise LOAD_S"
+            base_times, base_p99 = phase(result, 1.0, window[0] - 0.5)
+            off_times, off_p99 = phase(result, *window)
+            delete_s = window[1] - window[0]
+            report(
+                "offboarding a tenant under neighbour load",
+                load=result.summary(),
+                offboarded=f"initech, {deleted} rows in {delete_s:.2f} s ({deleted / delete_s:,.0f} rows/s), "
+                f"batches of {BATCH}; command wall time {command_s:.2f} s",
+                baseline=describe(base_times, base_p99, "longest"),
+                during_deletion=describe(off_times, off_p99, "longest (the stall)"),
+                p99_ratio=f"{off_p99 / base_p99:.2f}",
+                success_metrics=success_metrics(scraped_before, scraped_after),
+            )
     assert not result.leaks() and not result.server_errors()
     assert result.statuses().keys() <= {200, 201}, result.statuses()
     assert left == 0 and deleted > TRADES

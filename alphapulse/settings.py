@@ -25,6 +25,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 RLS_ENABLED = env.bool("RLS_ENABLED", default=True)
 
 INSTALLED_APPS = [
+    # First: for a command name, the first app listed wins, so tenants'
+    # createsuperuser and changepassword replace django.contrib.auth's.
+    "tenants",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -34,7 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
-    "tenants",
+    "drf_spectacular_sidecar",
     "trading",
     "platform_ops",
 ]
@@ -83,8 +86,8 @@ def _database(url_var: str) -> dict:
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = {
         # No server-side prepared statements: they do not survive PgBouncer in
-        # transaction mode, and nothing here needs them (NOTES: RLS plans are
-        # not keyed on the tenant anyway).
+        # transaction mode, and nothing here needs them (an RLS plan is not
+        # keyed on the tenant value, so one prepared plan would serve all).
         "prepare_threshold": None,
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
     }
@@ -194,9 +197,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from pinned static files (drf-spectacular-sidecar, served by
+    # whitenoise), never from a CDN: no third party can change the docs page's
+    # scripts, and it works without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
-# Zero-downtime migrations (tenants/operations.py).
+# Zero-downtime migrations (tenants/ddl.py; docs/design.md, "Zero-downtime DDL").
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)

@@ -35,8 +35,8 @@ from platform_ops import audit
 from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, verify_export
 from tenants.models import Tenant
+from tenants.registry import tenant_models
 from tenants.routers import STAFF_DATABASE
-from tenants.tenant_tables import tenant_models
 
 STARTED, FINISHED = "tenant.offboard.started", "tenant.offboard.finished"
 DEFAULT_BATCH = 1000

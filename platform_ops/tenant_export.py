@@ -7,7 +7,7 @@ An export is a directory:
     README.txt         what the files are, in plain words
     tenants.ndjson     the tenant's own row
     users.ndjson, ...  one JSON object per row, per tenant table, in foreign-key
-                       order (tenants.tenant_tables: parents first)
+                       order (tenants.registry: parents first)
 Values are JSON strings/numbers as the database holds them: UUIDs and decimals
 as strings (no float rounding), times in ISO 8601 with microseconds and offset.
 
@@ -42,8 +42,8 @@ from django.db import connections, models, transaction
 from psycopg import sql
 
 from tenants.models import Tenant
+from tenants.registry import tenant_models
 from tenants.routers import STAFF_DATABASE
-from tenants.tenant_tables import tenant_models
 
 FORMAT = "alphapulse-tenant-export"
 FORMAT_VERSION = 1

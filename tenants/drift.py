@@ -1,6 +1,6 @@
 """Policy drift: does the live catalog still say exactly what the migrations wrote?
 
-For every tenant table (tenants.tenant_tables) this compares the live
+For every tenant table (tenants.registry) this compares the live
 catalog (RLS enabled, RLS forced, and each policy's command, roles,
 permissive/restrictive, USING and WITH CHECK) with what the applied
 migrations' `EnableTenantRLS` operation generates. The expected side is not
@@ -33,8 +33,8 @@ from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
 from tenants.operations import EnableTenantRLS
+from tenants.registry import tenant_tables
 from tenants.routers import STAFF_DATABASE
-from tenants.tenant_tables import tenant_table_names
 from tenants.verification import Finding
 
 SCRATCH_PREFIX = "drift_probe_"
@@ -172,7 +172,7 @@ def policy_drift(alias: str = STAFF_DATABASE) -> dict[str, list[str]]:
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         # Never queue behind a migration's ACCESS EXCLUSIVE lock for long.
         cursor.execute("SELECT set_config('lock_timeout', '2s', true)")
-        for table in tenant_table_names():
+        for table in tenant_tables():
             live = read_table_security(cursor, table)
             expected = expected_table_security(cursor, table, operations.get(table)) if live.exists else live
             result[table] = compare(table, live, expected)

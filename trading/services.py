@@ -1,15 +1,19 @@
-"""Domain rules that span more than one field: order status transitions and deletion.
+"""The trading rules, each in one place: an order's terms, its status moves, what may
+change once it is working, its deletion, and one position per user and symbol.
 
-Serializers call these; views stay declarative. Errors are DRF
-ValidationErrors with messages that say what is allowed.
+Serializers (validate) and views (perform_destroy) call these and hold no
+rule of their own. Errors are DRF ValidationErrors (400) or
+OrderNotDeletable (409), with messages that say what is allowed.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 
-from trading.models import Order, OrderStatus
+from trading.models import Order, OrderStatus, OrderType, Position
 
 # Which status an order may move to from each status. Final states map to nothing.
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -21,6 +25,38 @@ ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
 }
+
+
+def order_check_terms(order_type: str | None, limit_price: Decimal | None) -> None:
+    """A limit order has a limit price; a market order has none."""
+    if order_type == OrderType.LIMIT and limit_price is None:
+        raise ValidationError({"limit_price": ["A limit order needs a limit_price."]})
+    if order_type == OrderType.MARKET and limit_price is not None:
+        raise ValidationError({"limit_price": ["A market order has no limit_price: send null."]})
+
+
+def order_check_new(status: str) -> None:
+    if status != OrderStatus.NEW:
+        raise ValidationError({"status": ["A new order starts as 'new'."]})
+
+
+def order_check_change(order: Order, changes: dict) -> None:
+    """A status move must be allowed; once working (or done) only the status moves:
+    its terms are what the market saw."""
+    if "status" in changes:
+        order_check_transition(order, changes["status"])
+    if order.status != OrderStatus.NEW and set(changes) - {"status"}:
+        raise ValidationError({"non_field_errors": [f"An order that is {order.status} can only change its status."]})
+
+
+def position_check_unique(user: object, symbol: str | None, *, instance: Position | None = None) -> None:
+    """One position per (tenant, user, symbol). The tenant and user are not
+    serializer fields, so DRF's UniqueTogetherValidator cannot see this one."""
+    clash = Position.objects.filter(user=user, symbol=symbol)
+    if instance is not None:
+        clash = clash.exclude(pk=instance.pk)
+    if clash.exists():
+        raise ValidationError({"symbol": [f"A position in {symbol} already exists for this user."]})
 
 
 def order_check_transition(order: Order, new_status: str) -> None:

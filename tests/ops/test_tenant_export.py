@@ -19,7 +19,7 @@ from django.db import connections
 from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, import_tenant, sha256_of, verify_export
 from tenants.models import Tenant
-from tenants.tenant_tables import tenant_table_names
+from tenants.registry import tenant_tables
 from tests.scratch import connect, demo_database, manage
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
@@ -65,8 +65,8 @@ def run(*args: str) -> str:
 
 def test_the_export_is_a_readable_directory_with_a_manifest(exported):
     manifest = json.loads((exported / "manifest.json").read_text())
-    assert [f["table"] for f in manifest["files"]] == ["tenants", *tenant_table_names()]
-    assert tenant_table_names()[0] == "users"
+    assert [f["table"] for f in manifest["files"]] == ["tenants", *tenant_tables()]
+    assert tenant_tables()[0] == "users"
     assert manifest["tenant"]["slug"] == "acme"
     assert "0008_us004_enable_rls" in manifest["schema_version"]["tenants"]
     for entry in manifest["files"]:
@@ -82,7 +82,7 @@ def test_round_trip_preserves_every_row_of_every_table(source_db, exported):
     out = run("import_tenant", str(exported))
     manifest = verify_export(exported)
     assert "Imported tenant 'acme'" in out
-    for table in ["tenants", *tenant_table_names()]:
+    for table in ["tenants", *tenant_tables()]:
         expected = source_rows(source_db, table, manifest.tenant_id)
         assert expected, table
         assert target_rows(table, manifest.tenant_id) == expected, f"{table} differs after the round trip"

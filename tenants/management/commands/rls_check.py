@@ -2,7 +2,7 @@
 (tenants.drift: the live policies against what the migrations generate). Exit 1 on any gap
 or difference. The pre-deploy and daily check (docs/runbook.md)."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from tenants.drift import drift_findings
 from tenants.verification import rls_findings
@@ -11,7 +11,8 @@ from tenants.verification import rls_findings
 class Command(BaseCommand):
     help = (
         "Run the seed's RLS verification and policy drift detection: every tenant table has forced RLS and "
-        "exactly the policies the migrations generate, and the app role cannot get past them. Exit 1 on any gap."
+        "exactly the policies the migrations generate, and the app role cannot get past them. "
+        "Exit status: 0 enforced, 1 any gap or drift (listed as FAIL)."
     )
 
     def handle(self, *args, **options):
@@ -22,6 +23,5 @@ class Command(BaseCommand):
             detail = f"  ({finding.detail})" if finding.detail and not finding.ok else ""
             self.stdout.write(f"{mark} {finding.subject:<20} {finding.check}{detail}")
         if failed:
-            self.stderr.write(self.style.ERROR(f"{len(failed)} of {len(findings)} checks failed."))
-            raise SystemExit(1)
+            raise CommandError(f"{len(failed)} of {len(findings)} checks failed.", returncode=1)
         self.stdout.write(self.style.SUCCESS(f"All {len(findings)} checks passed: RLS is enforced."))

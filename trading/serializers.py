@@ -121,3 +121,15 @@ class AgentSignalSerializer(TenantRowSerializer):
     class Meta(TenantRowSerializer.Meta):
         model = models.AgentSignal
         fields = ("id", "tenant_id", "user", "agent_name", "symbol", "signal", "confidence", "rationale", "created_at")
+
+
+class AgentSignalBulkResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = AgentSignalSerializer(many=True)
+
+
+class BulkErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.DictField(), required=False, help_text="Field errors of each bad item, by its index."
+    )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 
-from trading.models import Order, OrderStatus, OrderType, Position
+from tenants.context import require_tenant_id
+from trading.models import AgentSignal, Order, OrderStatus, OrderType, Position
 
 # Which status an order may move to from each status. Final states map to nothing.
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -86,3 +88,31 @@ def order_check_deletable(order: Order) -> None:
             f"An order that is {order.status} cannot be deleted"
             + (": cancel it instead." if ORDER_TRANSITIONS[order.status] else ": it is a record of what happened.")
         )
+
+
+def agent_signals_create_bulk(items: object, user, serializer_class) -> list[AgentSignal]:
+    """Validate every signal first, then insert them all in one statement (or none).
+
+    `items` is the request body: a JSON list of 1..AGENT_SIGNALS_BULK_MAX
+    signals. Any invalid item fails the whole request with a 400 that names
+    the bad items by their index in the list. One multi-row INSERT
+    (bulk_create), which is also what a Citus coordinator accepts under RLS.
+    """
+    limit = settings.AGENT_SIGNALS_BULK_MAX
+    if not isinstance(items, list):
+        raise ValidationError({"detail": "Send a JSON list of agent signals."})
+    if not 1 <= len(items) <= limit:
+        raise ValidationError({"detail": f"Send between 1 and {limit} agent signals per request, not {len(items)}."})
+    checked = [serializer_class(data=item) for item in items]
+    errors = {str(i): s.errors for i, s in enumerate(checked) if not s.is_valid()}
+    if errors:
+        raise ValidationError(
+            {
+                "detail": f"{len(errors)} of {len(items)} agent signals are invalid "
+                f"({'item' if len(errors) == 1 else 'items'} {', '.join(errors)}); none was saved.",
+                "errors": errors,
+            }
+        )
+    tenant_id = require_tenant_id()
+    signals = [AgentSignal(tenant_id=tenant_id, user=user, **s.validated_data) for s in checked]
+    return AgentSignal.objects.bulk_create(signals)

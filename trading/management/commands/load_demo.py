@@ -144,22 +144,14 @@ class Command(BaseCommand):
             ]
         )
         PortfolioSnapshot.objects.using(OWNER_DATABASE).bulk_create(
-            [
-                row(
-                    PortfolioSnapshot,
-                    total_value=Decimal("1000000") + money(rng, -50000, 50000),
-                    cash=money(rng, 1000, 300000),
-                    positions_value=money(rng, 500000, 900000),
-                )
-                for _ in range(trade_count // 20)
-            ]
+            self._daily_snapshots(rng, tenant, users, now, days=60)
         )
-        RiskMetric.objects.using(OWNER_DATABASE).bulk_create(
-            [
-                row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
-                for _ in range(trade_count // 20)
-            ]
-        )
+        risk = {}  # by the job's natural key (tenant, user, metric, window_days, as_of)
+        for _ in range(trade_count // 20):
+            metric = row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
+            metric.as_of = metric.created_at
+            risk[(metric.user_id, metric.metric, metric.as_of)] = metric
+        RiskMetric.objects.using(OWNER_DATABASE).bulk_create(list(risk.values()))
         AgentSignal.objects.using(OWNER_DATABASE).bulk_create(
             [
                 row(
@@ -173,3 +165,26 @@ class Command(BaseCommand):
             ]
         )
         self.stdout.write(f"{tenant.slug}: {trade_count} trades and related rows loaded")
+
+    @staticmethod
+    def _daily_snapshots(rng: random.Random, tenant: Tenant, users: list[User], now, days: int) -> list:
+        """One end-of-day snapshot per user for `days` days: a random walk the risk_metrics job can read."""
+        snapshots = []
+        for user in users:
+            cash = money(rng, 1000, 300000)
+            positions = money(rng, 500000, 900000)
+            for day in range(days, 0, -1):
+                positions = (positions * Decimal(str(1 + rng.gauss(0.0005, 0.015)))).quantize(Decimal("0.01"))
+                taken_at = (now - timedelta(days=day)).replace(hour=21, minute=0, second=0, microsecond=0)
+                snapshots.append(
+                    PortfolioSnapshot(
+                        tenant=tenant,
+                        user=user,
+                        cash=cash,
+                        positions_value=positions,
+                        total_value=cash + positions,
+                        taken_at=taken_at,
+                        created_at=taken_at,
+                    )
+                )
+        return snapshots

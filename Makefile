@@ -90,5 +90,5 @@ bench: venv db-up ## RLS ON vs OFF through gunicorn on the bench database -> doc
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)
 
-drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2 under load (~2 min)
+drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load (~3 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills

@@ -1,7 +1,18 @@
 """gunicorn settings every `gunicorn alphapulse.wsgi` run here picks up (gunicorn reads
-./gunicorn.conf.py by default): its own 400/414/431 answers as JSON."""
+./gunicorn.conf.py from the working directory by default: make run, the tests' servers).
 
+- gunicorn's own 400/414/431 answers come out as JSON, like the rest of the API.
+- Metrics across workers: prometheus-client's multi-process mode needs
+  PROMETHEUS_MULTIPROC_DIR set before any worker imports it, and a fresh
+  directory per server start. Unless the environment names one (then the
+  operator empties it before each start), a new temporary directory is made
+  here and removed on exit; a dead worker's live values are marked as gone.
+"""
+
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -9,3 +20,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from alphapulse.gunicorn_errors import install
 
 install()
+
+_made_here = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _made_here = tempfile.mkdtemp(prefix="alphapulse-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_here
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_here:
+        shutil.rmtree(_made_here, ignore_errors=True)

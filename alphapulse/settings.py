@@ -42,9 +42,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "trading",
     "jobs",
+    "platform_ops",
 ]
 
 MIDDLEWARE = [
+    # Outermost: times and counts every request, refusals of later middleware included.
+    "platform_ops.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # First, so sessions and auth of /admin/ requests use the owner connection.
     "tenants.middleware.StaffDatabaseMiddleware",
@@ -272,6 +275,11 @@ SPECTACULAR_SETTINGS = {
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)
+
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 401 to everyone.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# One JSON line per request on stderr (platform_ops/request_log.py).
+REQUEST_LOG = env.bool("REQUEST_LOG", default=True)
 
 LOGGING = {
     "version": 1,

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from platform_ops.metrics import metrics_view
 from tenants.health import health
 from tenants.urls import auth_urlpatterns, user_urlpatterns
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/auth/", include(auth_urlpatterns)),
     path("api/", include(user_urlpatterns)),
     path("api/", include("trading.urls")),

@@ -79,7 +79,13 @@ DATABASE_URL=postgres://$APP_ROLE:$app_pw@127.0.0.1:$PGPORT/$DB_NAME
 MIGRATION_DATABASE_URL=postgres://$OWNER_ROLE:$owner_pw@127.0.0.1:$PGPORT/$DB_NAME
 ADMIN_USERNAME=admin
 ADMIN_PASSWORD=$(random_secret | cut -c1-20)
+METRICS_TOKEN=$(random_secret)
 ENV
+}
+
+# .env files written before /metrics existed get a token too.
+ensure_metrics_token() {
+  grep -q '^METRICS_TOKEN=' "$ENV_FILE" || echo "METRICS_TOKEN=$(random_secret)" >>"$ENV_FILE"
 }
 
 env_value() { grep -E "^$1=" "$ENV_FILE" | tail -n 1 | cut -d= -f2-; }
@@ -172,6 +178,7 @@ SQL
 cmd_up() {
   ensure_installed
   write_env
+  ensure_metrics_token
   init_cluster
   start_server
   create_roles_and_database

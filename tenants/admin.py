@@ -23,6 +23,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from platform_ops import audit
+from platform_ops.admin_actions import offboard
 from tenants import services
 from tenants.models import Tenant, User
 
@@ -57,7 +59,7 @@ class TenantAdmin(admin.ModelAdmin):
     ordering = ("name",)
     readonly_fields = ("id", "created_at", "updated_at")
     fields = ("id", "name", "slug", "subscription_tier", "status", "created_at", "updated_at")
-    actions = ("suspend", "activate")
+    actions = ("suspend", "activate", offboard)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         users = (
@@ -82,10 +84,18 @@ class TenantAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         if change:  # the model's save() holds the status rule
             super().save_model(request, obj, form, change)
+            for field, action in (("status", "tenant.status"), ("subscription_tier", "tenant.tier")):
+                if field in form.changed_data:
+                    detail = {"from": form.initial.get(field), "to": getattr(obj, field)}
+                    audit.record(action, request=request, tenant=obj, detail=detail)
             return
         created = services.tenant_create(slug=obj.slug, name=obj.name, tier=obj.subscription_tier)
+        audit.record(
+            "tenant.create", request=request, tenant=created, detail={"name": obj.name, "tier": obj.subscription_tier}
+        )
         if obj.status != created.status:
             services.tenant_set_status(created, obj.status)
+            audit.record("tenant.status", request=request, tenant=created, detail={"from": "active", "to": obj.status})
         # The admin goes on with `obj` (its log entry, the redirect): make it the saved row.
         obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
         obj._state.adding, obj._state.db = False, created._state.db
@@ -95,8 +105,13 @@ class TenantAdmin(admin.ModelAdmin):
         # tenant is never suspended) hold here exactly as in the commands.
         changed = 0
         for tenant in queryset:
+            previous = tenant.status
             try:
-                changed += services.tenant_set_status(tenant, status)
+                if services.tenant_set_status(tenant, status):
+                    changed += 1
+                    audit.record(
+                        "tenant.status", request=request, tenant=tenant, detail={"from": previous, "to": status}
+                    )
             except ValidationError as exc:
                 self.message_user(request, f"{tenant.slug}: {' '.join(exc.messages)} Left as it is.", messages.WARNING)
         return changed
@@ -198,6 +213,15 @@ class UserAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             if form.cleaned_data.get("new_password"):
                 services.user_set_password(obj, form.cleaned_data["new_password"])
+            rights = [f for f in ("is_staff", "is_superuser") if f in form.changed_data]
+            if rights:
+                audit.record(
+                    "user.staff",
+                    request=request,
+                    tenant=obj.tenant,
+                    detail={"user": obj.username, **{f: getattr(obj, f) for f in ("is_staff", "is_superuser")}}
+                    | {f"was_{f}": form.initial.get(f) for f in rights},
+                )
             return
         created = services.user_create(
             tenant=form.cleaned_data["tenant"],

@@ -8,6 +8,7 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tenants import checks, migration_notice, schema  # noqa: F401  (registers the role check and the OpenAPI scheme)
+        # Registers the role, privilege and drift checks and the OpenAPI scheme.
+        from tenants import checks, drift, migration_notice, schema  # noqa: F401
 
         migration_notice.install()

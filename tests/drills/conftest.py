@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from tests import scratch
+from tests.drills.server_metrics import DRILL_METRICS_TOKEN
 from tests.load import login
 from tests.scratch import DEMO_PASSWORD, FAST_HASHER, ROOT, free_port, gunicorn, manage
 
@@ -30,6 +31,9 @@ FAST = {
     # The drills push single tenants far beyond their tier's rate.
     "TENANT_RATE_LIMITS": "free=none,starter=none,pro=none,enterprise=none",
     "LOG_LEVEL": "ERROR",
+    # /metrics for the success metrics (tests/drills/server_metrics.py); no per-request log lines.
+    "METRICS_TOKEN": DRILL_METRICS_TOKEN,
+    "REQUEST_LOG": "false",
 }
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.drills.conftest import report
+from tests.drills.server_metrics import scrape, success_metrics
 from tests.load import LoadResult, run_load
 
 pytestmark = pytest.mark.drill
@@ -28,6 +29,7 @@ def test_database_restart_under_load(own_cluster, own_cluster_server):
     load = threading.Thread(
         target=lambda: outcome.setdefault("load", run_load(server.base, server.clients(8), seconds=LOAD_SECONDS))
     )
+    scraped_before = scrape(server.base)
     started = time.monotonic()
     load.start()
 
@@ -58,6 +60,7 @@ def test_database_restart_under_load(own_cluster, own_cluster_server):
         health_while_down=f"{health.status_code} {health.json()} in {health_seconds * 1000:.0f} ms",
         first_success_after_start=f"{first_ok - restarted:.2f} s",
         requests_3s_after_start=f"{len(settled)}, statuses {sorted({h.status for h in settled})}",
+        success_metrics=success_metrics(scraped_before, scrape(server.base)),
     )
 
     assert not result.leaks()

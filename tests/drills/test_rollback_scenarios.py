@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.drills.conftest import report
+from tests.drills.server_metrics import scrape, success_metrics
 from tests.load import LoadResult, run_load
 from tests.scratch import manage
 
@@ -29,7 +30,9 @@ RLS_ROLLBACK_TARGET = "0007_us002_users_tenant_not_null"
 
 
 def under_load(server, seconds: float, steps: Callable[[float], dict]) -> tuple[LoadResult, dict]:
+    """The drill's steps under load; the figures end with the success metrics from /metrics."""
     outcome: dict[str, LoadResult] = {}
+    scraped_before = scrape(server.base)
     load = threading.Thread(
         target=lambda: outcome.setdefault("load", run_load(server.base, server.clients(6), seconds=seconds))
     )
@@ -37,6 +40,7 @@ def under_load(server, seconds: float, steps: Callable[[float], dict]) -> tuple[
     load.start()
     figures = steps(started)
     load.join()
+    figures["success metrics (/metrics)"] = success_metrics(scraped_before, scrape(server.base))
     return outcome["load"], figures
 
 

@@ -4,6 +4,7 @@ an unknown tier or an invalid name, with a message saying so; runs as the owner.
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
+from platform_ops import audit
 from tenants import services
 from tenants.management.base import refused
 from tenants.models import Tenant
@@ -25,4 +26,5 @@ class Command(BaseCommand):
             tenant = services.tenant_create(slug=slug, name=name, tier=tier)
         except ValidationError as exc:
             raise refused("Invalid tenant", exc) from exc
+        audit.record("tenant.create", tenant=tenant, detail={"name": name, "tier": tier})
         self.stdout.write(str(tenant.id))

@@ -15,6 +15,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
 
+from platform_ops import audit
 from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_DATABASE
 
 
@@ -51,8 +52,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("state", choices=["on", "off", "status"])
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.add_argument("--reason", default="", help="why (kept in the audit trail), e.g. an incident id")
 
-    def handle(self, *args, state: str, yes: bool, **options):
+    def handle(self, *args, state: str, yes: bool, reason: str, **options):
         current = app_role_bypasses()
         if state == "status":
             self.stdout.write(
@@ -69,8 +71,10 @@ class Command(BaseCommand):
                 "isolation will rest on the application alone. Type 'yes' to continue: "
             )
             if answer.strip().lower() != "yes":
+                audit.record("rls_bypass.on", result="refused", reason=reason, detail={"why": "not confirmed"})
                 raise CommandError("Aborted: nothing changed.", returncode=1)
         set_app_role_bypass(wanted)
+        audit.record(f"rls_bypass.{state}", reason=reason, detail={"role": APP_ROLE, "granted": BYPASS_ROLE})
         if wanted:
             self.stdout.write(
                 self.style.WARNING(

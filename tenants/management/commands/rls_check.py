@@ -1,19 +1,22 @@
-"""`rls_check`: the seed's verification queries plus the runtime role's own check. Exit 1 on any
-gap (a tenant table without forced RLS or a policy, an app role that can get past them)."""
+"""`rls_check`: the seed's verification queries, the runtime role's own check, and policy drift
+(tenants.drift: the live policies against what the migrations generate). Exit 1 on any gap
+or difference. The pre-deploy and daily check (docs/runbook.md)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.drift import drift_findings
 from tenants.verification import rls_findings
 
 
 class Command(BaseCommand):
     help = (
-        "Run the seed's RLS verification: every tenant table has forced RLS and its policies, "
-        "and the app role cannot get past them. Exit status: 0 enforced, 1 any gap (listed as FAIL)."
+        "Run the seed's RLS verification and policy drift detection: every tenant table has forced RLS and "
+        "exactly the policies the migrations generate, and the app role cannot get past them. "
+        "Exit status: 0 enforced, 1 any gap or drift (listed as FAIL)."
     )
 
     def handle(self, *args, **options):
-        findings = rls_findings()
+        findings = rls_findings() + drift_findings()
         failed = [f for f in findings if not f.ok]
         for finding in findings:
             mark = self.style.SUCCESS("ok  ") if finding.ok else self.style.ERROR("FAIL")

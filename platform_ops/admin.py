@@ -1,0 +1,30 @@
+"""The audit trail in the admin: read-only for everyone (no add, change or delete),
+and the owner role could not change a row even if the admin tried."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from platform_ops.models import AuditEntry
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor", "source", "action", "tenant_slug", "result", "reason")
+    list_filter = ("result", "action")
+    search_fields = ("actor", "action", "tenant_slug", "reason")
+    date_hierarchy = "at"
+    actions = None
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

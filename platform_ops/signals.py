@@ -1,0 +1,61 @@
+"""Audit entries for actions Django itself performs: admin logins (and failed
+ones) and the us004 migration applied or unapplied.
+
+Admin logins: Django's `user_logged_in` / `user_login_failed`, for /admin/
+requests only (API logins are throttled and not platform actions). Failed
+logins are written durably: the admin's login view does not commit anything
+else for them.
+
+us004: `post_migrate` carries the plan that just ran; an entry per direction
+when it holds tenants 0008. Sent once per app, so only our own app's signal
+acts on it; skipped when the audit table is not there (its own rollback).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+from platform_ops import audit
+
+US004 = ("tenants", "0008_us004_enable_rls")
+
+
+def _is_admin(request: Any) -> bool:
+    return request is not None and str(getattr(request, "path_info", "")).startswith("/admin/")
+
+
+@receiver(user_logged_in, dispatch_uid="platform_ops.audit_admin_login")
+def audit_admin_login(sender, request=None, user=None, **kwargs) -> None:
+    if _is_admin(request):
+        audit.record("admin.login", request=request, tenant=getattr(user, "tenant", None))
+
+
+@receiver(user_login_failed, dispatch_uid="platform_ops.audit_admin_login_failed")
+def audit_admin_login_failed(sender, credentials=None, request=None, **kwargs) -> None:
+    if _is_admin(request):
+        # `credentials` has the password already replaced by Django's cleansing.
+        username = (credentials or {}).get("username", "")
+        audit.record(
+            "admin.login_failed",
+            request=request,
+            actor=f"{username or '?'} (not logged in)",
+            result="refused",
+            durable=True,
+        )
+
+
+@receiver(post_migrate, dispatch_uid="platform_ops.audit_us004")
+def audit_us004_migration(sender, app_config=None, using=None, plan=None, **kwargs) -> None:
+    if app_config is None or app_config.name != "platform_ops" or not plan:
+        return
+    for migration, backwards in plan:
+        if (migration.app_label, migration.name) == US004 and audit.audit_table_exists(using):
+            audit.record(
+                "migration.us004.unapply" if backwards else "migration.us004.apply",
+                detail={"migration": ".".join(US004), "direction": "backwards" if backwards else "forwards"},
+                alias=using,
+            )

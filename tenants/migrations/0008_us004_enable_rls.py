@@ -11,6 +11,10 @@ from django.db import migrations
 from tenants.constants import TENANT_TABLES
 from tenants.operations import DropTenantDefault, EnableTenantRLS
 
+# The policy shape this migration was applied with (a scalar sub-select),
+# frozen here so its meaning never follows a later default; 0010 replaces it.
+US004_CURRENT_TENANT = "(SELECT NULLIF(current_setting('app.current_tenant_id', true), '')::uuid)"
+
 
 class Migration(migrations.Migration):
     atomic = False
@@ -21,11 +25,11 @@ class Migration(migrations.Migration):
 
     operations = [
         *(DropTenantDefault(table) for table in TENANT_TABLES),
-        EnableTenantRLS("users"),
-        EnableTenantRLS("trades"),
-        EnableTenantRLS("positions"),
-        EnableTenantRLS("orders"),
-        EnableTenantRLS("portfolio_snapshots"),
-        EnableTenantRLS("risk_metrics"),
-        EnableTenantRLS("agent_signals"),
+        EnableTenantRLS("users", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("trades", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("positions", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("orders", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("portfolio_snapshots", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("risk_metrics", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("agent_signals", current_tenant=US004_CURRENT_TENANT),
     ]

@@ -150,7 +150,11 @@ class DistributeTenantTable(CitusOperation):
 
     def forwards_statements(self) -> list[sql.Composable]:
         name = sql.Literal(self.table)
-        colocation = sql.SQL(", colocate_with => {}").format(sql.Literal(self.colocate_with)) if self.colocate_with else sql.SQL("")
+        colocation = (
+            sql.SQL(", colocate_with => {}").format(sql.Literal(self.colocate_with))
+            if self.colocate_with
+            else sql.SQL("")
+        )
         return [
             self._primary_key(DISTRIBUTION_COLUMN, "id"),
             sql.SQL("SELECT create_distributed_table({}, {}{})").format(

@@ -101,8 +101,10 @@ class PositionSerializer(TenantRowSerializer):
         # One position per (tenant, user, symbol): the tenant and user are not
         # fields, so DRF's UniqueTogetherValidator cannot see this one.
         symbol = attrs.get("symbol", getattr(self.instance, "symbol", None))
-        user = self.context["request"].user if self.instance is None else self.instance.user
-        clash = models.Position.objects.filter(user=user, symbol=symbol)
+        # By user_id: `self.instance.user` would load the user by id alone, a
+        # query without tenant_id (on Citus: sent to every shard).
+        user_id = self.context["request"].user.pk if self.instance is None else self.instance.user_id
+        clash = models.Position.objects.filter(user_id=user_id, symbol=symbol)
         if self.instance is not None:
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():

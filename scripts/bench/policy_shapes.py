@@ -2,26 +2,32 @@
 
     PYTHONPATH=scripts .venv/bin/python -m bench.policy_shapes --db alphapulse_bench
 
-On the bench database (`make bench-data`: 1M trades, the biggest tenant holds
-half of them) this swaps the two tenant policies of `trades` between three
-shapes of "the current tenant", and runs the same pgbench scripts as the app
-role for each, interleaved round by round so drift hits every shape alike:
+On the bench database (`make bench-data`: 1M trades, the biggest tenant
+`bench-000` holds half of them) this copies `trades` three times, each copy
+with the same indexes, forced RLS and the seed's policies, but its own shape
+of "the current tenant":
 
 - subselect: `(SELECT NULLIF(current_setting(...), '')::uuid)` (an InitPlan;
   Citus refuses it on distributed tables);
 - inline:    `NULLIF(current_setting(...), '')::uuid`;
-- function:  `current_tenant_id()`, a `LANGUAGE sql STABLE` function around
-  the inline expression.
+- function:  `bench_current_tenant_id()`, a `LANGUAGE sql STABLE` function
+  around the inline expression.
 
-Queries, each in its own transaction that starts with `SET LOCAL`:
-list (the API's first page), detail (by tenant and id), insert (rolled back,
-so the table does not grow), all three with the API's explicit
-`tenant_id =` beside the policy; and rowfilter: `count(*) ... WHERE price > x`
-with no explicit tenant filter, so the policy alone selects the big tenant's
-500k rows and is evaluated as a filter row by row. It prints, per shape, the
-median tps and mean latency over the rounds and the median of the per-round
-tps ratios to the subselect, plus the rowfilter plans.
-The policies are put back to the shape they had when it ends.
+Then one pgbench run per query, as the app role, with the three shapes' scripts
+in the same run (`-f a@1 -f b@1 -f c@1`): pgbench picks one at random for every
+transaction, so load from anything else on the machine hits all three alike.
+Each transaction is `BEGIN; SET LOCAL app.current_tenant_id = ...; <query>;
+COMMIT` for the big tenant:
+
+- list: the API's first page (explicit `tenant_id =`, newest first, 51 rows);
+- detail: by tenant and id;
+- insert: one row, rolled back so the copies do not grow;
+- rowfilter: `count(*) WHERE price > 100` with no explicit tenant filter, so
+  the policy alone selects the tenant's 500k rows (`>` on numeric is not
+  LEAKPROOF: it runs after the policy).
+
+It prints per shape the transactions, mean latency and its ratio to the
+subselect, and the rowfilter plans. The copies are dropped at the end.
 """
 
 from __future__ import annotations
@@ -49,112 +55,127 @@ FUNCTION = sql.SQL(
 ).format(SETTING)
 
 COLUMNS = "id, tenant_id, user_id, symbol, side, quantity, price, executed_at, created_at"
-SCRIPTS = {
-    "list": f"SELECT {COLUMNS} FROM trades WHERE tenant_id = ':tenant' ORDER BY created_at DESC, id DESC LIMIT 51;",
-    "detail": f"SELECT {COLUMNS} FROM trades WHERE tenant_id = ':tenant' AND id = ':trade' LIMIT 21;",
+# `{table}` is one shape's copy; ':tenant' etc. are pgbench variables (-D).
+# Text of pgbench script files, never executed from Python (hence the noqa).
+QUERIES = {
+    "list": f"SELECT {COLUMNS} FROM {{table}} WHERE tenant_id = ':tenant' ORDER BY created_at DESC, id DESC LIMIT 51;",  # noqa: S608
+    "detail": f"SELECT {COLUMNS} FROM {{table}} WHERE tenant_id = ':tenant' AND id = ':trade' LIMIT 21;",  # noqa: S608
     "insert": (
-        f"INSERT INTO trades ({COLUMNS}) VALUES (gen_random_uuid(), ':tenant', ':user', 'AAPL', 'buy', 1, 1, "
+        f"INSERT INTO {{table}} ({COLUMNS}) VALUES (gen_random_uuid(), ':tenant', ':user', 'AAPL', 'buy', 1, 1, "  # noqa: S608
         "now(), now());"
     ),
-    # No explicit tenant filter: the policy alone picks the tenant's rows.
-    "rowfilter": "SELECT count(*) FROM trades WHERE price > 100;",
+    "rowfilter": "SELECT count(*) FROM {table} WHERE price > 100;",
 }
-# Seconds per (shape, query) and round; rowfilter scans 500k rows per call, so fewer calls.
-DURATION = {"list": 3, "detail": 3, "insert": 3, "rowfilter": 5}
 
 
-def set_shape(conn: psycopg.Connection, shape: str) -> None:
-    tenant = SHAPES[shape]
-    with conn.transaction():
-        conn.execute(
-            sql.SQL("ALTER POLICY tenant_isolation_policy ON trades USING (tenant_id = {t}) WITH CHECK (tenant_id = {t})")
-            .format(t=tenant)
-        )
-        conn.execute(sql.SQL("ALTER POLICY tenant_insert_policy ON trades WITH CHECK (tenant_id = {})").format(tenant))
+def copy_table(shape: str) -> str:
+    return f"bench_trades_{shape}"
 
 
-def current_shape(conn: psycopg.Connection) -> str:
-    (qual,) = conn.execute(
-        "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy "
-        "WHERE polrelid = 'trades'::regclass AND polname = 'tenant_isolation_policy'"
-    ).fetchone()
-    if "bench_current_tenant_id" in qual:
-        return "function"
-    return "subselect" if "SELECT" in qual else "inline"
+def build_copies(owner: psycopg.Connection, app_role: str) -> None:
+    owner.execute(FUNCTION)
+    for shape, tenant in SHAPES.items():
+        t = sql.Identifier(copy_table(shape))
+        with owner.transaction():
+            owner.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(t))
+            owner.execute(sql.SQL("CREATE TABLE {} (LIKE trades INCLUDING ALL)").format(t))
+            # The owner holds the bypass, so it reads every row of trades.
+            owner.execute(sql.SQL("INSERT INTO {} SELECT * FROM trades ORDER BY created_at").format(t))
+            owner.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(t))
+            owner.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(t))
+            owner.execute(
+                sql.SQL(
+                    "CREATE POLICY tenant_isolation_policy ON {t} USING (tenant_id = {x}) WITH CHECK (tenant_id = {x})"
+                ).format(t=t, x=tenant)
+            )
+            owner.execute(
+                sql.SQL("CREATE POLICY tenant_insert_policy ON {} FOR INSERT WITH CHECK (tenant_id = {})").format(
+                    t, tenant
+                )
+            )
+            owner.execute(sql.SQL("CREATE POLICY tenant_bypass_policy ON {} TO rls_bypass_role USING (true)").format(t))
+            owner.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(t, sql.Identifier(app_role)))
+        owner.execute(sql.SQL("VACUUM (ANALYZE) {}").format(t))
 
 
-def pgbench(url: str, script: Path, seconds: int, variables: dict[str, str]) -> tuple[float, float]:
+def drop_copies(owner: psycopg.Connection) -> None:
+    for shape in SHAPES:
+        owner.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(copy_table(shape))))
+    owner.execute("DROP FUNCTION IF EXISTS public.bench_current_tenant_id()")
+
+
+def pgbench(url: str, scripts: list[Path], seconds: int, variables: dict[str, str]) -> list[tuple[int, float]]:
+    """(transactions, mean latency ms) per script, in the order given."""
     defines = [arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")]
+    files = [arg for script in scripts for arg in ("-f", f"{script}@1")]
     result = subprocess.run(
-        ["pgbench", "-n", "-c", "1", "-T", str(seconds), "-f", str(script), *defines, url],
+        ["pgbench", "-n", "-c", "1", "-T", str(seconds), *files, *defines, url],
         capture_output=True,
         text=True,
         check=True,
     )
-    tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
-    latency = float(re.search(r"latency average = ([\d.]+) ms", result.stdout).group(1))  # type: ignore[union-attr]
-    return tps, latency
+    per_script = re.findall(
+        r"SQL script \d+: [^\n]*\n - weight: [^\n]*\n - (\d+) transactions.*?latency average = ([\d.]+) ms",
+        result.stdout,
+        re.S,
+    )
+    if len(per_script) != len(scripts):
+        raise SystemExit(f"could not read pgbench's per-script figures:\n{result.stdout}")
+    return [(int(count), float(latency)) for count, latency in per_script]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="alphapulse_bench")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=30, help="pgbench duration per query")
+    parser.add_argument("--keep", action="store_true", help="keep the three copies of trades")
     args = parser.parse_args()
     check_own_database(args.db)
 
+    with psycopg.connect(app_url(args.db)) as app:
+        app_role = app.info.user
     owner = psycopg.connect(owner_url(args.db), autocommit=True)
-    original = current_shape(owner)
-    owner.execute(FUNCTION)
     big = owner.execute(
         "SELECT t.id, (SELECT u.id FROM users u WHERE u.tenant_id = t.id LIMIT 1), "
         "(SELECT x.id FROM trades x WHERE x.tenant_id = t.id ORDER BY x.created_at DESC LIMIT 1 OFFSET 1000) "
         "FROM tenants t WHERE t.slug = 'bench-000'"
     ).fetchone()
+    assert big is not None, "no tenant bench-000: run make bench-data first"
     variables = {"tenant": str(big[0]), "user": str(big[1]), "trade": str(big[2])}
 
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    results: dict[str, list[tuple[int, float]]] = {}
     plans: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for name, statement in SCRIPTS.items():
-            end = "ROLLBACK;" if name == "insert" else "COMMIT;"
-            files[name] = Path(tmp) / f"{name}.sql"
-            files[name].write_text(f"BEGIN;\nSET LOCAL app.current_tenant_id = ':tenant';\n{statement}\n{end}\n")
-        try:
-            for round_no in range(args.rounds):
-                # Rotate the order each round: no shape always runs first (cold) or last.
-                order = list(SHAPES)[round_no % 3 :] + list(SHAPES)[: round_no % 3]
-                for shape in order:
-                    set_shape(owner, shape)
-                    for name in SCRIPTS:
-                        results.setdefault((shape, name), []).append(
-                            pgbench(app_url(args.db), files[name], DURATION[name], variables)
-                        )
+    try:
+        print("building three copies of trades (one per policy shape) ...", flush=True)
+        build_copies(owner, app_role)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, query in QUERIES.items():
+                scripts = []
+                for shape in SHAPES:
+                    end = "ROLLBACK;" if name == "insert" else "COMMIT;"
+                    body = query.format(table=copy_table(shape))
+                    script = Path(tmp) / f"{name}_{shape}.sql"
+                    script.write_text(f"BEGIN;\nSET LOCAL app.current_tenant_id = ':tenant';\n{body}\n{end}\n")
+                    scripts.append(script)
+                results[name] = pgbench(app_url(args.db), scripts, args.seconds, variables)
+        with psycopg.connect(app_url(args.db)) as app, app.transaction():
+            app.execute(sql.SQL("SET LOCAL app.current_tenant_id = {}").format(sql.Literal(variables["tenant"])))
             for shape in SHAPES:
-                set_shape(owner, shape)
-                with psycopg.connect(app_url(args.db)) as app, app.transaction():
-                    app.execute(sql.SQL("SET LOCAL app.current_tenant_id = {}").format(sql.Literal(variables["tenant"])))
-                    rows = app.execute(
-                        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) "
-                        "SELECT count(*) FROM trades WHERE price > 100",
-                    ).fetchall()
-                plans[shape] = "\n".join(row[0] for row in rows)
-        finally:
-            set_shape(owner, original)
-            owner.close()
+                explain = sql.SQL(
+                    "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT count(*) FROM {} WHERE price > 100"
+                ).format(sql.Identifier(copy_table(shape)))
+                plans[shape] = "\n".join(row[0] for row in app.execute(explain).fetchall())
+    finally:
+        if not args.keep:
+            drop_copies(owner)
+        owner.close()
 
-    print(f"database {args.db}, tenant bench-000, {args.rounds} interleaved rounds, pgbench -c 1")
-    print(f"{'query':<10} {'shape':<10} {'tps (median)':>13} {'mean ms':>9} {'tps / subselect':>17}")
-    middle = args.rounds // 2
-    for name in SCRIPTS:
-        base = results[("subselect", name)]
-        for shape in SHAPES:
-            runs = results[(shape, name)]
-            tps = sorted(t for t, _ in runs)[middle]
-            latency = sorted(lat for _, lat in runs)[middle]
-            ratio = sorted(t / b for (t, _), (b, _) in zip(runs, base, strict=True))[middle]
-            print(f"{name:<10} {shape:<10} {tps:>13.1f} {latency:>9.3f} {ratio:>17.2f}")
+    print(f"database {args.db}, tenant bench-000, pgbench -c 1 -T {args.seconds}, the three shapes in one run")
+    print(f"{'query':<10} {'shape':<10} {'transactions':>12} {'mean ms':>9} {'ms / subselect':>15}")
+    for name in QUERIES:
+        base = results[name][0][1]
+        for shape, (count, latency) in zip(SHAPES, results[name], strict=True):
+            print(f"{name:<10} {shape:<10} {count:>12} {latency:>9.3f} {latency / base:>15.2f}")
     for shape, plan in plans.items():
         print(f"\n-- rowfilter plan, {shape}\n{plan}")
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from tenants.bulk import bulk_insert
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 from tenants.routers import STAFF_DATABASE
@@ -109,7 +110,7 @@ class Command(BaseCommand):
             )
             for _ in tqdm(range(trade_count), desc=f"{tenant.slug} trades", leave=False, disable=None)
         ]
-        Trade.objects.using(OWNER).bulk_create(trades, batch_size=1000)
+        bulk_insert(Trade.objects.using(OWNER), trades, batch_size=1000)
         orders = []
         for _ in range(trade_count // 5):
             kind = rng.choice(["market", "limit"])
@@ -124,8 +125,9 @@ class Command(BaseCommand):
                     status=rng.choice(["new", "filled", "cancelled", "partially_filled"]),
                 )
             )
-        Order.objects.using(OWNER).bulk_create(orders, batch_size=1000)
-        Position.objects.using(OWNER).bulk_create(
+        bulk_insert(Order.objects.using(OWNER), orders, batch_size=1000)
+        bulk_insert(
+            Position.objects.using(OWNER),
             [
                 Position(
                     tenant=tenant,
@@ -136,9 +138,10 @@ class Command(BaseCommand):
                 )
                 for user in users
                 for symbol in SYMBOLS
-            ]
+            ],
         )
-        PortfolioSnapshot.objects.using(OWNER).bulk_create(
+        bulk_insert(
+            PortfolioSnapshot.objects.using(OWNER),
             [
                 row(
                     PortfolioSnapshot,
@@ -147,15 +150,17 @@ class Command(BaseCommand):
                     positions_value=money(rng, 500000, 900000),
                 )
                 for _ in range(trade_count // 20)
-            ]
+            ],
         )
-        RiskMetric.objects.using(OWNER).bulk_create(
+        bulk_insert(
+            RiskMetric.objects.using(OWNER),
             [
                 row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
                 for _ in range(trade_count // 20)
-            ]
+            ],
         )
-        AgentSignal.objects.using(OWNER).bulk_create(
+        bulk_insert(
+            AgentSignal.objects.using(OWNER),
             [
                 row(
                     AgentSignal,
@@ -165,6 +170,6 @@ class Command(BaseCommand):
                     confidence=money(rng, 0, 1, 4),
                 )
                 for _ in range(trade_count // 10)
-            ]
+            ],
         )
         self.stdout.write(f"{tenant.slug}: {trade_count} trades and related rows loaded")

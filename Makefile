@@ -95,7 +95,7 @@ test-citus: venv ## the isolation and API suites on the Citus cluster, as the ap
 
 citus-drills: venv ## online operations on the cluster under mixed-tenant load: add a worker + rebalance, isolate + move a tenant, worker restart
 	@scripts/citus.sh up
-	ENV_FILE=.env.citus $(VENV)/bin/pytest -m drill -s -p no:warnings tests/citus_drills
+	ENV_FILE=.env.citus TEST_ON_CITUS=1 TEST_DB_NAME=test_alphapulse_citus_drills $(VENV)/bin/pytest -m drill -s -p no:warnings tests/citus_drills
 
 bench-citus: venv db-up ## single node vs Citus cluster through the API, interleaved -> docs/benchmarks/citus.md
 	@scripts/citus.sh up

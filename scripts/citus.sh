@@ -14,6 +14,8 @@
 # Node-to-node connections authenticate like any client (scram on loopback):
 # the coordinator and the workers find the passwords of the superuser, the
 # owner and the app role in pg_dist_authinfo (readable by superusers only).
+# .env.citus also holds CITUS_ADMIN_DATABASE_URL (the superuser), for the
+# shard-move commands only.
 #
 # createdb NAME: a database on every node, citus in each, the nodes registered
 # in it (Citus keeps its metadata per database, and Django's test runner cannot
@@ -185,10 +187,6 @@ prepare_database() {
   local db="$1" port
   for port in $(all_ports); do node_database "$port" "$db"; done
   psql_node "$CITUS_PORT" "$db" -c "SELECT citus_set_coordinator_host('127.0.0.1', $CITUS_PORT)" >/dev/null
-  # Shard moves and tenant isolation are the owner's work (manage.py
-  # citus_rebalance / citus_move_tenant); isolate_tenant_to_new_shard needs
-  # the citus schema. The app role gets nothing here.
-  psql_node "$CITUS_PORT" "$db" -c "GRANT USAGE ON SCHEMA citus TO $OWNER_ROLE"
   for port in $(worker_ports); do register_worker "$db" "$port"; done
 }
 
@@ -213,9 +211,19 @@ citus_databases() {
   done
 }
 
+# Shard moves copy rows into FORCE-RLS tables, which only a superuser may do
+# (PostgreSQL refuses COPY under RLS, the owner included): manage.py
+# citus_rebalance / citus_move_tenant connect with this URL (tenants/shard_moves.py).
+write_admin_url() {
+  grep -q '^CITUS_ADMIN_DATABASE_URL=' "$ENV_FILE" && return 0
+  printf 'CITUS_ADMIN_DATABASE_URL=postgres://%s:%s@127.0.0.1:%s/%s\n' \
+    "$(superuser)" "$(superuser_password)" "$CITUS_PORT" "$DB_NAME" >>"$ENV_FILE"
+}
+
 cmd_up() {
   "$ROOT/scripts/citus-install.sh"
   write_env
+  write_admin_url
   local port
   for port in $(all_ports); do
     init_node "$port"

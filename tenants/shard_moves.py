@@ -1,6 +1,12 @@
-"""Online shard operations on a Citus cluster, run as the owner role: rebalance
-after a worker joins, isolate one tenant onto a shard of its own, move a
-tenant's shards to another node.
+"""Online shard operations on a Citus cluster: rebalance after a worker joins,
+isolate one tenant onto a shard of its own, move a tenant's shards to another
+node.
+
+They run as the cluster's superuser (CITUS_ADMIN_DATABASE_URL, on the owner's
+database): a shard copy writes its rows with COPY, and PostgreSQL refuses COPY
+into a table whose row-level security applies to the writer, which FORCE makes
+true of the owner too. Only a superuser is exempt, so FORCE never has to be
+lifted for a move.
 
 Every copy uses shard_transfer_mode 'block_writes'. Citus's default
 ('auto', logical replication) and 'force_logical' cannot finish here: the
@@ -20,7 +26,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import environ
+import psycopg
+from django.conf import settings
+
 from tenants.constants import TENANT_TABLES
+from tenants.servers import Server
 
 SAFE_TRANSFER_MODE = "block_writes"
 HANGING_TRANSFER_MODES = ("auto", "force_logical")
@@ -30,6 +41,23 @@ ANCHOR_TABLE = TENANT_TABLES[0]
 
 class ShardMoveRefused(ValueError):
     """The operation would hang, or the database is not a Citus coordinator."""
+
+
+ADMIN_URL_VARIABLE = "CITUS_ADMIN_DATABASE_URL"
+
+
+def admin_connection(owner_alias: str) -> psycopg.Connection:
+    """The superuser of CITUS_ADMIN_DATABASE_URL on the database of `owner_alias`, autocommit
+    (Citus runs moves in transactions of its own)."""
+    url = environ.Env().str(ADMIN_URL_VARIABLE, default="")
+    if not url:
+        raise ShardMoveRefused(
+            f"{ADMIN_URL_VARIABLE} is not set: shard moves run as the cluster's superuser "
+            "(scripts/citus.sh up writes it into .env.citus; elsewhere set it for the maintenance session)."
+        )
+    config = environ.Env.db_url_config(url)
+    admin = Server(str(config["HOST"]), str(config["PORT"]), str(config["USER"]), str(config["PASSWORD"]))
+    return admin.connect(settings.DATABASES[owner_alias]["NAME"], autocommit=True)
 
 
 def checked_transfer_mode(mode: str) -> str:

@@ -116,10 +116,10 @@ def run_load(
                 except httpx.TransportError:
                     status, payload = 0, None
                 hit = Hit(t0 - started, slug, "POST" if write else "GET", status, time.monotonic() - t0)
-                if status in (200, 201):
-                    hit.leak = _check(payload, tenant_id)
                 if status == 201 and isinstance(payload, dict):
                     hit.created_id = str(payload.get("id", ""))
+                if status in (200, 201):
+                    hit.leak = _check(payload, tenant_id)
                 elif status and not (isinstance(payload, dict) and "detail" in payload):
                     hit.bad_body = str(payload)[:200]
                 with lock:

@@ -48,7 +48,7 @@ def citus_sh(*args: str) -> float:
 
 @pytest.fixture(scope="module")
 def drill_db() -> Iterator[str]:
-    with demo_database("alphapulse_citus_drill", trades=1000, **FAST) as name:
+    with demo_database("alphapulse_citus_drill", trades=1000) as name:
         try:
             yield name
         finally:

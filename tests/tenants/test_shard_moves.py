@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tenants.servers import Server
 from tests.scratch import ON_CITUS
 
 
@@ -34,9 +35,17 @@ def test_a_bad_target_is_refused():
         call_command("citus_move_tenant", "acme", "--to", "worker-two")
 
 
+def test_without_the_superuser_url_nothing_runs(monkeypatch):
+    monkeypatch.delenv("CITUS_ADMIN_DATABASE_URL", raising=False)
+    with pytest.raises(CommandError, match="CITUS_ADMIN_DATABASE_URL is not set") as refused:
+        call_command("citus_rebalance")
+    assert refused.value.returncode == 2
+
+
 @pytest.mark.skipif(ON_CITUS, reason="the single-node database")
 @pytest.mark.django_db(databases=["default", "owner"])
-def test_a_plain_postgresql_is_not_a_coordinator():
+def test_a_plain_postgresql_is_not_a_coordinator(monkeypatch):
+    monkeypatch.setenv("CITUS_ADMIN_DATABASE_URL", Server.of("owner").url("postgres"))
     with pytest.raises(CommandError, match="not a Citus coordinator") as refused:
         call_command("citus_rebalance")
     assert refused.value.returncode == 2

@@ -1,6 +1,6 @@
 """`citus_move_tenant <slug> --to HOST:PORT [--isolate] [--transfer-mode block_writes]`:
 move one tenant's shards (every tenant table, colocated) to another worker,
-online, as the owner role. --isolate first splits the tenant onto shards of its
+online, as the cluster superuser (CITUS_ADMIN_DATABASE_URL). --isolate first splits the tenant onto shards of its
 own (isolate_tenant_to_new_shard), so the move takes no other tenant along.
 Refuses the logical-replication modes, which hang on the FORCE-RLS tables
 (tenants/shard_moves.py). Exit 2 when refused or on bad arguments."""
@@ -8,12 +8,12 @@ Refuses the logical-replication modes, which hang on the FORCE-RLS tables
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 
 from tenants.management.base import OWNER, tenant_by_slug
 from tenants.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
+    admin_connection,
     checked_transfer_mode,
     isolate_tenant,
     move_tenant,
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         try:
             checked_transfer_mode(transfer_mode)
             tenant = tenant_by_slug(slug)
-            with connections[OWNER].cursor() as cursor:
+            with admin_connection(OWNER) as admin, admin.cursor() as cursor:
                 if isolate:
                     started = time.monotonic()
                     isolated = isolate_tenant(cursor, tenant.pk, transfer_mode)

@@ -1,15 +1,14 @@
 """`citus_rebalance [--transfer-mode block_writes]`: spread the shards over every
 worker of the Citus cluster (after `scripts/citus.sh add-worker`), online, as
-the owner role. Refuses the logical-replication modes, which hang on the
+the cluster superuser (CITUS_ADMIN_DATABASE_URL). Refuses the logical-replication modes, which hang on the
 FORCE-RLS tables (tenants/shard_moves.py). Exit 2 when refused."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 
 from tenants.management.base import OWNER
-from tenants.shard_moves import SAFE_TRANSFER_MODE, ShardMoveRefused, checked_transfer_mode, rebalance
+from tenants.shard_moves import SAFE_TRANSFER_MODE, ShardMoveRefused, admin_connection, checked_transfer_mode, rebalance
 
 
 class Command(BaseCommand):
@@ -22,7 +21,7 @@ class Command(BaseCommand):
         try:
             checked_transfer_mode(transfer_mode)
             started = time.monotonic()
-            with connections[OWNER].cursor() as cursor:
+            with admin_connection(OWNER) as admin, admin.cursor() as cursor:
                 moves = rebalance(cursor, transfer_mode)
         except ShardMoveRefused as refused:
             raise CommandError(str(refused), returncode=2) from refused

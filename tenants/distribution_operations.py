@@ -148,6 +148,19 @@ class DistributeTenantTable(CitusOperation):
             t=t, pkey=pkey, cols=sql.SQL(", ").join(map(sql.Identifier, columns))
         )
 
+    def _owner_copies(self, statement: sql.Composable) -> list[sql.Composable]:
+        # Distributing (and undistributing) a table that holds rows COPYs them
+        # into the shards as the owner, and COPY is refused under row-level
+        # security: FORCE is lifted for the copy and put back in the same
+        # transaction, so no other session ever sees the table without it (the
+        # app role, which owns nothing, is under the policies either way).
+        t = sql.Identifier(self.table)
+        return [
+            sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY").format(t),
+            statement,
+            sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(t),
+        ]
+
     def forwards_statements(self) -> list[sql.Composable]:
         name = sql.Literal(self.table)
         colocation = (
@@ -157,15 +170,17 @@ class DistributeTenantTable(CitusOperation):
         )
         return [
             self._primary_key(DISTRIBUTION_COLUMN, "id"),
-            sql.SQL("SELECT create_distributed_table({}, {}{})").format(
-                name, sql.Literal(DISTRIBUTION_COLUMN), colocation
+            *self._owner_copies(
+                sql.SQL("SELECT create_distributed_table({}, {}{})").format(
+                    name, sql.Literal(DISTRIBUTION_COLUMN), colocation
+                )
             ),
             sql.SQL("SELECT truncate_local_data_after_distributing_table({})").format(name),
         ]
 
     def backwards_statements(self) -> list[sql.Composable]:
         return [
-            sql.SQL("SELECT undistribute_table({})").format(sql.Literal(self.table)),
+            *self._owner_copies(sql.SQL("SELECT undistribute_table({})").format(sql.Literal(self.table))),
             self._primary_key("id"),
         ]
 

@@ -8,7 +8,6 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WORKERS ?= 2
 export PGPORT ?= 54329
-export CITUS_PORT ?= 54340
 # ENV_FILE=.env.citus: setup, run, migrate, ... use the Citus cluster (make citus-up).
 DB_SCRIPT := $(if $(findstring .env.citus,$(ENV_FILE)),scripts/citus.sh,scripts/db.sh)
 
@@ -79,7 +78,7 @@ rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic
 drills: venv db-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2 under load (~2 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills
 
-citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator :$(CITUS_PORT), workers, migrate, demo data, .env.citus
+citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator :$${CITUS_PORT:-54340}, workers, migrate, demo data, .env.citus
 	@scripts/citus.sh up
 	ENV_FILE=.env.citus $(PY) manage.py migrate
 	ENV_FILE=.env.citus $(PY) manage.py load_demo
@@ -96,7 +95,7 @@ test-citus: venv ## the isolation and API suites on the Citus cluster, as the ap
 
 citus-drills: venv ## online operations on the cluster under mixed-tenant load: add a worker + rebalance, isolate + move a tenant, worker restart
 	@scripts/citus.sh up
-	ENV_FILE=.env.citus $(VENV)/bin/pytest -m drill -s -p no:warnings tests/citus_drills
+	ENV_FILE=.env.citus TEST_ON_CITUS=1 TEST_DB_NAME=test_alphapulse_citus_drills $(VENV)/bin/pytest -m drill -s -p no:warnings tests/citus_drills
 
 bench-citus: venv db-up ## single node vs Citus cluster through the API, interleaved -> docs/benchmarks/citus.md
 	@scripts/citus.sh up

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local Citus cluster for AlphaPulse:
-#   scripts/citus.sh up|down|status|psql [args]|createdb NAME|dropdb NAME|add-worker PORT|remove-worker PORT|restart-worker PORT
+#   scripts/citus.sh up|down|status|psql [args]|createdb NAME|dropdb NAME
+#                    |add-worker PORT [DB...]|remove-worker PORT|restart-worker PORT
 #
 # up: makes Citus available (scripts/citus-install.sh), then a coordinator on
 # 127.0.0.1:${CITUS_PORT:-54340} and ${CITUS_WORKERS:-2} workers on the ports
@@ -13,6 +14,8 @@
 # Node-to-node connections authenticate like any client (scram on loopback):
 # the coordinator and the workers find the passwords of the superuser, the
 # owner and the app role in pg_dist_authinfo (readable by superusers only).
+# .env.citus also holds CITUS_ADMIN_DATABASE_URL (the superuser), for the
+# shard-move commands only.
 #
 # createdb NAME: a database on every node, citus in each, the nodes registered
 # in it (Citus keeps its metadata per database, and Django's test runner cannot
@@ -21,9 +24,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CITUS_DIR="${ALPHAPULSE_CITUS_DIR:-$ROOT/.citus}"
-CITUS_PORT="${CITUS_PORT:-54340}"
-CITUS_WORKERS="${CITUS_WORKERS:-2}"
 ENV_FILE="${ALPHAPULSE_CITUS_ENV_FILE:-$ROOT/.env.citus}"
+# The port `up` was first run with (kept in .env.citus) unless CITUS_PORT says otherwise.
+CITUS_PORT="${CITUS_PORT:-$( (grep -E '^PGPORT=' "$ENV_FILE" 2>/dev/null || echo PGPORT=54340) | tail -n 1 | cut -d= -f2)}"
+CITUS_WORKERS="${CITUS_WORKERS:-2}"
 PGPORT="$CITUS_PORT" # the coordinator is what clients (and .env.citus) see
 DB_NAME="alphapulse"
 APP_ROLE="alphapulse_app"
@@ -207,9 +211,19 @@ citus_databases() {
   done
 }
 
+# Shard moves copy rows into FORCE-RLS tables, which only a superuser may do
+# (PostgreSQL refuses COPY under RLS, the owner included): manage.py
+# citus_rebalance / citus_move_tenant connect with this URL (tenants/shard_moves.py).
+write_admin_url() {
+  grep -q '^CITUS_ADMIN_DATABASE_URL=' "$ENV_FILE" && return 0
+  printf 'CITUS_ADMIN_DATABASE_URL=postgres://%s:%s@127.0.0.1:%s/%s\n' \
+    "$(superuser)" "$(superuser_password)" "$CITUS_PORT" "$DB_NAME" >>"$ENV_FILE"
+}
+
 cmd_up() {
   "$ROOT/scripts/citus-install.sh"
   write_env
+  write_admin_url
   local port
   for port in $(all_ports); do
     init_node "$port"
@@ -242,16 +256,20 @@ cmd_status() {
   return "$down"
 }
 
-# A worker on PORT (kept in .citus/worker-PORT), registered in every Citus
-# database of the coordinator: the first step of a scale-out.
+# A worker on PORT (kept in .citus/worker-PORT), registered in the databases
+# named after it (default: every Citus database of the coordinator): the
+# first step of a scale-out. Its shards come with a rebalance.
 cmd_add_worker() {
-  local port="$1" db
+  local port="$1" db dbs
+  shift
   valid_port "$port"
   [ "$port" != "$CITUS_PORT" ] || die "$port is the coordinator"
+  for db in "$@"; do valid_name "$db"; done
+  dbs="${*:-$(citus_databases)}"
   init_node "$port"
   start_node "$port"
   node_roles "$port"
-  for db in $(citus_databases); do
+  for db in $dbs; do
     node_database "$port" "$db"
     register_worker "$db" "$port"
   done
@@ -280,11 +298,11 @@ case "${1:-}" in
   psql) shift; psql_node "$CITUS_PORT" "$DB_NAME" "$@" ;;
   createdb) valid_name "${2:?database name}"; drop_database "$2"; prepare_database "$2" ;;
   dropdb) valid_name "${2:?database name}"; drop_database "$2" ;;
-  add-worker) cmd_add_worker "${2:?port}" ;;
+  add-worker) shift; cmd_add_worker "${1:?port}" "${@:2}" ;;
   remove-worker) cmd_remove_worker "${2:?port}" ;;
   restart-worker)
     valid_port "${2:?port}"
     as_pg "$(pg_bindir)/pg_ctl" -D "$(worker_dir "$2")" -m fast -w -t 60 restart -l "$(worker_dir "$2")/server.log" >/dev/null
     ;;
-  *) echo "usage: scripts/citus.sh up|down|status|psql|createdb NAME|dropdb NAME|add-worker PORT|remove-worker PORT|restart-worker PORT" >&2; exit 2 ;;
+  *) echo "usage: scripts/citus.sh up|down|status|psql|createdb NAME|dropdb NAME|add-worker PORT [DB...]|remove-worker PORT|restart-worker PORT" >&2; exit 2 ;;
 esac

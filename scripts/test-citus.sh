@@ -19,5 +19,7 @@ suites=(
 # Citus-only tests (the distributed layout, routing, the cluster's bugs).
 [ -d tests/citus ] && suites+=(tests/citus)
 
-echo "== pytest on the Citus cluster (coordinator 127.0.0.1:${CITUS_PORT:-54340})"
-python -m pytest -p no:cacheprovider "${suites[@]}" "$@"
+echo "== pytest on the Citus cluster"
+# Arguments replace the default suites (scripts/test-citus.sh tests/test_live_server.py -x).
+if [ "$#" -gt 0 ]; then suites=("$@"); fi
+python -m pytest -p no:cacheprovider "${suites[@]}"

@@ -11,9 +11,7 @@ def layout_problems(cursor) -> list[str]:
     """Empty when `tenants` is a reference table and every tenant table is
     distributed by tenant_id, all in one colocation group, with shards on
     more than one worker."""
-    cursor.execute(
-        "SELECT table_name::text, citus_table_type, distribution_column, colocation_id FROM citus_tables"
-    )
+    cursor.execute("SELECT table_name::text, citus_table_type, distribution_column, colocation_id FROM citus_tables")
     tables = {name: (kind, column, group) for name, kind, column, group in cursor.fetchall()}
     problems = []
     if tables.get("tenants", ("",))[0] != "reference":

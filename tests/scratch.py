@@ -29,9 +29,7 @@ ON_CITUS = os.environ.get("TEST_ON_CITUS") == "1"
 
 
 def citus_sh(*args: str) -> None:
-    result = subprocess.run(
-        ["bash", "scripts/citus.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run(["bash", "scripts/citus.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         pytest.fail(f"scripts/citus.sh {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 

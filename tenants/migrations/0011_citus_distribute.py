@@ -58,6 +58,8 @@ ADMIN_LOG_USER_KEY = dict(
 class Migration(migrations.Migration):
     dependencies = [
         ("tenants", "0010_inline_tenant_policies"),
+        # Last: every tenant table, key and policy exists before it is distributed.
+        ("trading", "0007_snapshot_natural_key"),
         ("admin", "0003_logentry_add_action_flag_choices"),
     ]
 

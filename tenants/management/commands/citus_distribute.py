@@ -25,9 +25,8 @@ from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from tenants.backups import row_counts
-from tenants.constants import TENANT_TABLES
+from tenants.constants import OWNER_DATABASE, TENANT_TABLES
 from tenants.distribution_operations import CitusOperation, is_citus_coordinator
-from tenants.routers import STAFF_DATABASE
 
 
 def distributed_tables(connection) -> set[str]:
@@ -40,7 +39,7 @@ class Command(BaseCommand):
     help = "Distribute a database restored onto a Citus coordinator (replays the Citus steps of its migrations)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default=STAFF_DATABASE, help="alias to use (default: the owner's)")
+        parser.add_argument("--database", default=OWNER_DATABASE, help="alias to use (default: the owner's)")
         parser.add_argument("--dry-run", action="store_true", help="print the statements, run nothing")
 
     def handle(self, *args, database: str, dry_run: bool, **options):

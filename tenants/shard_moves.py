@@ -30,13 +30,12 @@ import environ
 import psycopg
 from django.conf import settings
 
-from tenants.constants import TENANT_TABLES
 from tenants.servers import Server
 
 SAFE_TRANSFER_MODE = "block_writes"
 HANGING_TRANSFER_MODES = ("auto", "force_logical")
 # Any distributed tenant table names the colocated shard group.
-ANCHOR_TABLE = TENANT_TABLES[0]
+ANCHOR_TABLE = "users"  # the colocation anchor of tenants 0011
 
 
 class ShardMoveRefused(ValueError):

@@ -30,7 +30,10 @@ def host_port(value: str) -> tuple[str, int]:
 
 
 class Command(BaseCommand):
-    help = "Move one tenant's shards to another Citus worker, online (block_writes)."
+    help = (
+        "Move one tenant's shards to another Citus worker, online (block_writes). "
+        "Exit status: 0 done, 1 failed, 2 refused (bad arguments or the mode that hangs)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")

@@ -8,9 +8,12 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WORKERS ?= 2
 export PGPORT ?= 54329
+# ENV_FILE=.env.citus: setup, run, migrate, ... use the Citus cluster (make citus-up).
+DB_SCRIPT := $(if $(findstring .env.citus,$(ENV_FILE)),scripts/citus.sh,scripts/db.sh)
 
 .PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
-        bench bench-data rehearse drills redis-up redis-down services-down worker beat
+        bench bench-data rehearse drills redis-up redis-down services-down worker beat \
+        citus-up citus-down citus-psql test-citus citus-drills bench-citus
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,10 +26,10 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed ## create .venv and install requirements.txt
 
 db-up: ## start the local PostgreSQL in .pgdata/ (installs it if missing), roles, database, .env
-	@scripts/db.sh up
+	@$(DB_SCRIPT) up
 
 db-down: ## stop the local PostgreSQL and Redis
-	@scripts/db.sh down
+	@$(DB_SCRIPT) down
 	@scripts/redis.sh down
 
 redis-up: db-up ## start the local Redis in .redis/ (installs it if missing), REDIS_URL in .env
@@ -92,3 +95,26 @@ rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic
 
 drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load (~3 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills
+
+citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator :$${CITUS_PORT:-54340}, workers, migrate, demo data, .env.citus
+	@scripts/citus.sh up
+	ENV_FILE=.env.citus $(PY) manage.py migrate
+	ENV_FILE=.env.citus $(PY) manage.py load_demo
+
+citus-down: ## stop the Citus cluster
+	@scripts/citus.sh down
+
+citus-psql: ## psql into the coordinator's database as the superuser
+	@scripts/citus.sh psql
+
+test-citus: venv ## the isolation and API suites on the Citus cluster, as the app role, on a distributed test database
+	@scripts/citus.sh up
+	@scripts/test-citus.sh
+
+citus-drills: venv ## online operations on the cluster under mixed-tenant load: add a worker + rebalance, isolate + move a tenant, worker restart
+	@scripts/citus.sh up
+	ENV_FILE=.env.citus TEST_ON_CITUS=1 TEST_DB_NAME=test_alphapulse_citus_drills $(VENV)/bin/pytest -m drill -s -p no:warnings tests/citus_drills
+
+bench-citus: venv db-up ## single node vs Citus cluster through the API, interleaved -> docs/benchmarks/citus.md
+	@scripts/citus.sh up
+	PYTHONPATH=scripts $(PY) -m bench.citus

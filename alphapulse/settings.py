@@ -1,10 +1,12 @@
 """AlphaPulse settings: every difference between machines comes from the environment.
 
 Values are read with django-environ from real environment variables first, then
-from `.env` (written by `make setup`). There are no secret defaults: a missing
+from `.env` (written by `make setup`), or the file that ENV_FILE names
+(`.env.citus`: the Citus cluster of `make citus-up`). There are no secret defaults: a missing
 SECRET_KEY or DATABASE_URL stops start-up with django-environ's clear error.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -16,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 # Real environment variables win over the file (read_env does not overwrite).
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+environ.Env.read_env(BASE_DIR / os.environ.get("ENV_FILE", ".env"), overwrite=False)
 
 SECRET_KEY = env.str("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)

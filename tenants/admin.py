@@ -10,15 +10,14 @@ rls_bypass_role: staff see every tenant, the API never does. Querysets come from
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -27,14 +26,6 @@ from platform_ops import audit
 from platform_ops.admin_actions import offboard
 from tenants import services
 from tenants.models import Tenant, User
-
-if TYPE_CHECKING:
-    from django_stubs_ext import WithAnnotations
-
-
-class UserCount(TypedDict):
-    user_count: int  # TenantAdmin.get_queryset's annotation
-
 
 admin.site.site_header = "AlphaPulse platform admin"
 admin.site.site_title = "AlphaPulse admin"
@@ -61,22 +52,26 @@ class TenantAdmin(admin.ModelAdmin):
     fields = ("id", "name", "slug", "subscription_tier", "status", "created_at", "updated_at")
     actions = ("suspend", "activate", offboard)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
-        users = (
-            User.all_tenants.filter(tenant=OuterRef("pk"))
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        # The page's user counts in one GROUP BY tenant_id. Not a correlated
+        # sub-select per tenant row: on a Citus cluster `tenants` is a
+        # reference table, and Citus refuses correlated sub-selects under one.
+        page = list(changelist.result_list)
+        counts = dict(
+            User.all_tenants.filter(tenant_id__in=[tenant.pk for tenant in page])
             .order_by()
-            .values("tenant")
+            .values_list("tenant_id")
             .annotate(n=Count("*"))
-            .values("n")
         )
-        return (
-            super().get_queryset(request).annotate(user_count=Coalesce(Subquery(users, output_field=IntegerField()), 0))
-        )
+        for tenant in page:
+            tenant.user_count = counts.get(tenant.pk, 0)  # type: ignore[attr-defined]
+        return changelist
 
-    @admin.display(description="users", ordering="user_count")
-    def users_link(self, tenant: WithAnnotations[Tenant, UserCount]) -> str:
+    @admin.display(description="users")
+    def users_link(self, tenant: Tenant) -> str:
         url = reverse("admin:tenants_user_changelist") + f"?tenant__id__exact={tenant.pk}"
-        return format_html('<a href="{}">{}</a>', url, tenant.user_count)
+        return format_html('<a href="{}">{}</a>', url, getattr(tenant, "user_count", 0))
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

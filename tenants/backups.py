@@ -102,8 +102,23 @@ def _restore_list(server: Server, dump: Path) -> Iterator[str]:
         yield handle.name
 
 
-def restore(dump: Path, dbname: str, *, unchecked: bool = False) -> list[str]:
-    """Restore `dump` into the new database `dbname`; returns the count lines that differ (empty: all match)."""
+def _require_empty(server: Server, dbname: str) -> None:
+    try:
+        conn = server.connect(dbname, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise BackupError(f"cannot connect to database {dbname} (--into-empty needs it created first): {exc}") from exc
+    with conn:
+        row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    if row and row[0]:
+        raise BackupError(f"database {dbname} already holds {row[0]} tables: --into-empty restores into an empty one")
+
+
+def restore(dump: Path, dbname: str, *, unchecked: bool = False, into_empty: bool = False) -> list[str]:
+    """Restore `dump` into the new database `dbname`; returns the count lines that differ (empty: all match).
+
+    `into_empty`: `dbname` exists already and holds no table (a Citus database,
+    which only the cluster's superuser can create on every node).
+    """
     expected_file = counts_file(dump)
     if not dump.is_file():
         raise BackupError(f"no such file: {dump}")
@@ -113,12 +128,16 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False) -> list[str]:
             "restore anyway with --unchecked (make restore ... UNCHECKED=1)"
         )
     server = Server.of(OWNER_DATABASE)
+    if into_empty:
+        _require_empty(server, dbname)
+    else:
+        with server.connect("postgres", autocommit=True) as admin:
+            if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+                raise BackupError(f"database {dbname} already exists: restore only ever creates a new one")
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(server.user))
+            )
     with server.connect("postgres", autocommit=True) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
-            raise BackupError(f"database {dbname} already exists: restore only ever creates a new one")
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(server.user))
-        )
         # A dump holds no database-level ACL: take TEMP from PUBLIC again, as
         # migration tenants.0010 did on the original (tenants.privileges).
         admin.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))

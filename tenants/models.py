@@ -172,6 +172,41 @@ class TenantModel(models.Model):
             )
         super().save(*args, **kwargs)
 
+    # Django writes an existing row's UPDATE and DELETE, and refresh_from_db's
+    # SELECT, by primary key alone. On a Citus coordinator a statement without
+    # `tenant_id = X` goes to every shard (and FOR UPDATE without it is
+    # refused); with it, it routes to the one worker that holds the tenant.
+    # On PostgreSQL the extra filter changes nothing: the row is the tenant's.
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        by_tenant = base_qs.filter(tenant_id=self.tenant_id)
+        return super()._do_update(by_tenant, using, pk_val, values, update_fields, forced_update)
+
+    def delete(self, using=None, keep_parents=False):
+        """Delete this row by (tenant_id, pk).
+
+        A row that nothing depends on (no cascade, no protect, no signal) goes
+        in one `DELETE ... WHERE tenant_id = X AND id = Y`; otherwise Django's
+        collector runs as usual, from a queryset that names the tenant.
+        """
+        if self.pk is None:
+            return super().delete(using=using, keep_parents=keep_parents)  # Django's own ValueError
+        using = using or router.db_for_write(self.__class__, instance=self)
+        rows = type(self)._base_manager.db_manager(using).filter(tenant_id=self.tenant_id, pk=self.pk)
+        deleted = rows.delete()
+        setattr(self, self._meta.pk.attname, None)  # as Model.delete() leaves it
+        return deleted
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        # From __dict__: reading a deferred tenant_id would itself call refresh_from_db.
+        tenant_id = self.__dict__.get("tenant_id")
+        if from_queryset is None and tenant_id is not None:
+            manager = type(self)._base_manager.db_manager(using, hints={"instance": self})
+            from_queryset = manager.filter(tenant_id=tenant_id)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+
 
 class UserManager(BaseUserManager["User"], TenantManager["User"]):  # type: ignore[misc]
     """`objects`: the current tenant's users; create_user makes one in that tenant."""

@@ -24,10 +24,13 @@ from tenants.constants import (
 from tenants.ddl import TableOperation, run_ddl
 
 # The one expression every tenant policy compares against. NULLIF: after a
-# transaction-local set_config ends, the setting reads '' (not NULL) and a bare
-# ::uuid cast would raise on every later query of that pooled connection.
-# The scalar sub-select makes it an InitPlan, evaluated once per query (docs/design.md).
-CURRENT_TENANT_SQL = sql.SQL("(SELECT NULLIF(current_setting({}, true), '')::uuid)").format(sql.Literal(TENANT_SETTING))
+# transaction-local setting ends, it reads '' (not NULL) and a bare ::uuid
+# cast would raise on every later query of that pooled connection. Inline,
+# not a scalar sub-select: Citus refuses sub-selects in the policies of
+# distributed tables, and measured on 1M rows the inline form costs the same
+# (docs/scaling.md, "Policy shape: measured"). Applied migrations pass the
+# shape they were written with (`current_tenant=`), so their meaning is fixed.
+CURRENT_TENANT_SQL = sql.SQL("NULLIF(current_setting({}, true), '')::uuid").format(sql.Literal(TENANT_SETTING))
 
 
 class EnableTenantRLS(TableOperation):
@@ -41,10 +44,18 @@ class EnableTenantRLS(TableOperation):
       into a 140-415 ms parallel seq scan (docs/design.md).
     - FORCE, so the owner is held too unless it holds rls_bypass_role.
     With no tenant set, or '', the policies compare against NULL: no rows, no error.
+
+    `current_tenant`: the SQL expression for "the current tenant" (a constant
+    fragment, never a value); CURRENT_TENANT_SQL unless a migration froze its own.
     """
 
+    def __init__(self, table: str, current_tenant: str | None = None) -> None:
+        super().__init__(table)
+        self.current_tenant = current_tenant
+
     def statements(self) -> list[sql.Composable]:
-        t, tenant = self.t, CURRENT_TENANT_SQL
+        t = self.t
+        tenant = CURRENT_TENANT_SQL if self.current_tenant is None else sql.SQL(self.current_tenant)  # type: ignore[arg-type]
         return [
             sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(t),
             sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(t),

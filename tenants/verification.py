@@ -140,9 +140,13 @@ def integrity_counts() -> list[tuple[str, int, int, int]]:
             nulls, orphans = cursor.fetchone()
             mismatched = 0
             if table != "users":
+                # Joined on (tenant_id, user_id): a row whose user is not a user
+                # of its own tenant. A join on user_id alone is not on the
+                # distribution column, which a Citus coordinator refuses.
                 cursor.execute(
                     sql.SQL(
-                        "SELECT count(*) FROM {} x JOIN users u ON u.id = x.user_id WHERE u.tenant_id <> x.tenant_id"
+                        "SELECT count(*) FROM {} x WHERE NOT EXISTS "
+                        "(SELECT 1 FROM users u WHERE u.tenant_id = x.tenant_id AND u.id = x.user_id)"
                     )
                     .format(t)
                     .as_string(cursor.connection)

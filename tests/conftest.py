@@ -4,6 +4,10 @@
   `owner` alias (alphapulse_owner, CREATEDB) with the real migrations (RLS
   included: never --no-migrations), then points `default` (alphapulse_app)
   at it. The app role cannot create databases or tables, as in production.
+- On Citus (`make test-citus`, TEST_ON_CITUS=1) Django cannot create the
+  test database (it exists on every node, with the citus extension and the
+  nodes registered in it): scripts/citus.sh builds it, the owner migrates it
+  here, and the run stops unless the tables really are distributed.
 - `assert_app_role` (session, autouse) fails the whole run if `default` is a
   superuser, has BYPASSRLS, owns a tenant table or holds rls_bypass_role: a
   suite running past RLS would pass while proving nothing.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -24,6 +29,8 @@ from tenants.auth import tokens_for
 from tenants.checks import runtime_role_problems
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
+from tests import scratch
+from tests.citus_layout import layout_problems
 from tests.factories import TenantFactory, UserFactory, delete_committed_tenants
 from tests.scratch import forget_cache_prefix
 
@@ -32,6 +39,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_test_environment, django_db_blocker):
+    if scratch.ON_CITUS:
+        yield from _citus_test_database(django_db_blocker)
+        return
     owner = connections["owner"]
     app = connections["default"]
     original_name = owner.settings_dict["NAME"]
@@ -45,6 +55,30 @@ def django_db_setup(django_test_environment, django_db_blocker):
             connections[alias].close()
         owner.creation.destroy_test_db(original_name, verbosity=0)
         app.settings_dict["NAME"] = original_name
+
+
+def _citus_test_database(django_db_blocker):
+    owner = connections["owner"]
+    original_name = owner.settings_dict["NAME"]
+    test_name = owner.settings_dict["TEST"]["NAME"]
+    with django_db_blocker.unblock():
+        scratch.create_database(test_name)  # every node: database, citus, nodes registered
+        for alias in connections:
+            connections[alias].close()
+            connections[alias].settings_dict["NAME"] = test_name
+        call_command("migrate", database="owner", verbosity=0, interactive=False)
+        with owner.cursor() as cursor:
+            problems = layout_problems(cursor)
+        if problems:
+            owner.close()
+            scratch.drop_database(test_name)
+            pytest.exit(f"the Citus test database is not distributed: {problems}", returncode=1)
+    yield
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connections[alias].close()
+            connections[alias].settings_dict["NAME"] = original_name
+        scratch.drop_database(test_name)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,6 +26,7 @@ class Hit:
     seconds: float
     leak: str = ""  # set when the body held another tenant's tenant_id
     bad_body: str = ""  # set when an error was not JSON {"detail": ...}
+    created_id: str = ""  # the id of the row an acknowledged (201) write made
 
 
 @dataclass
@@ -79,9 +80,10 @@ def run_load(
     seconds: float | None = None,
     write_every: int = 5,
     timeout: float = 10,
+    stop: threading.Event | None = None,
 ) -> LoadResult:
     """clients: (slug, tenant_id, auth headers) per thread. Stops after a fixed
-    number of requests per client, or after `seconds`."""
+    number of requests per client, after `seconds`, or once `stop` is set."""
     result = LoadResult()
     lock = threading.Lock()
     started = time.monotonic()
@@ -95,6 +97,8 @@ def run_load(
                 if requests_per_client is not None and i >= requests_per_client:
                     return
                 if seconds is not None and time.monotonic() - started > seconds:
+                    return
+                if stop is not None and stop.is_set():
                     return
                 write = write_every and i % write_every == write_every - 1
                 t0 = time.monotonic()
@@ -112,6 +116,8 @@ def run_load(
                 except httpx.TransportError:
                     status, payload = 0, None
                 hit = Hit(t0 - started, slug, "POST" if write else "GET", status, time.monotonic() - t0)
+                if status == 201 and isinstance(payload, dict):
+                    hit.created_id = str(payload.get("id", ""))
                 if status in (200, 201):
                     hit.leak = _check(payload, tenant_id)
                 elif status and not (isinstance(payload, dict) and "detail" in payload):

@@ -23,6 +23,16 @@ from psycopg import sql
 from tenants.servers import Server
 
 ROOT = Path(__file__).resolve().parents[1]
+# make test-citus: the suite runs against the Citus cluster of scripts/citus.sh.
+# A database there exists on every node, with citus in each and the nodes
+# registered in it, which only the cluster's superuser can do: the script does.
+ON_CITUS = os.environ.get("TEST_ON_CITUS") == "1"
+
+
+def citus_sh(*args: str) -> None:
+    result = subprocess.run(["bash", "scripts/citus.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        pytest.fail(f"scripts/citus.sh {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
 def url(alias: str, dbname: str) -> str:
@@ -33,7 +43,18 @@ def connect(alias: str, dbname: str) -> psycopg.Connection:
     return Server.of(alias).connect(dbname, autocommit=True)
 
 
+def create_database(name: str) -> None:
+    if ON_CITUS:
+        citus_sh("createdb", name)
+        return
+    with connect("owner", "postgres") as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def drop_database(name: str) -> None:
+    if ON_CITUS:
+        citus_sh("dropdb", name)
+        return
     with connect("owner", "postgres") as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -41,8 +62,7 @@ def drop_database(name: str) -> None:
 @contextmanager
 def scratch_database(prefix: str = "alphapulse_scratch") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with connect("owner", "postgres") as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    create_database(name)
     try:
         yield name
     finally:

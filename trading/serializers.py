@@ -90,8 +90,10 @@ class PositionSerializer(TenantRowSerializer):
         read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "updated_at")
 
     def validate(self, attrs: dict) -> dict:
+        # The user by id: `self.instance.user` would load the user by id alone,
+        # a query without tenant_id (on Citus: sent to every shard).
         services.position_check_unique(
-            self.context["request"].user if self.instance is None else self.instance.user,
+            self.context["request"].user.pk if self.instance is None else self.instance.user_id,
             attrs.get("symbol", getattr(self.instance, "symbol", None)),
             instance=self.instance,
         )

@@ -13,6 +13,9 @@ from tenants.operations import DropTenantDefault, EnableTenantRLS
 # Frozen here: this migration must do the same thing forever, whatever tables
 # later migrations add (those enable RLS on their own tables).
 TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots", "risk_metrics", "agent_signals")
+# The policy shape this migration was applied with (a scalar sub-select),
+# frozen likewise, whatever the operation's default becomes; 0010 replaces it.
+US004_CURRENT_TENANT = "(SELECT NULLIF(current_setting('app.current_tenant_id', true), '')::uuid)"
 
 
 class Migration(migrations.Migration):
@@ -24,11 +27,11 @@ class Migration(migrations.Migration):
 
     operations = [
         *(DropTenantDefault(table) for table in TABLES),
-        EnableTenantRLS("users"),
-        EnableTenantRLS("trades"),
-        EnableTenantRLS("positions"),
-        EnableTenantRLS("orders"),
-        EnableTenantRLS("portfolio_snapshots"),
-        EnableTenantRLS("risk_metrics"),
-        EnableTenantRLS("agent_signals"),
+        EnableTenantRLS("users", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("trades", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("positions", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("orders", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("portfolio_snapshots", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("risk_metrics", current_tenant=US004_CURRENT_TENANT),
+        EnableTenantRLS("agent_signals", current_tenant=US004_CURRENT_TENANT),
     ]

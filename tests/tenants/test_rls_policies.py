@@ -118,7 +118,8 @@ def test_update_cannot_move_a_row_to_another_tenant(table, rows, tenant_a, tenan
             sql.SQL("UPDATE {} SET tenant_id = %s WHERE id = %s").format(sql.Identifier(table)), [tenant_b.pk, row_a]
         )
         assert count(table, "id", row_a) == 1
-    assert "row-level security" in error or "foreign key" in error
+    # On Citus tenant_id is the distribution column, which no UPDATE may change.
+    assert "row-level security" in error or "foreign key" in error or "partition value" in error
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)

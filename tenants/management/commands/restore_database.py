@@ -22,12 +22,19 @@ class Command(BaseCommand):
         parser.add_argument("file", help="the .dump written by make backup (its .counts beside it)")
         parser.add_argument("--db-name", help="new PostgreSQL database (default: alphapulse_restored_<UTC time>)")
         parser.add_argument("--unchecked", action="store_true", help="restore even without the .counts file")
+        parser.add_argument(
+            "--into-empty",
+            action="store_true",
+            help="restore into --db-name, which exists and is empty (a Citus database: scripts/citus.sh createdb)",
+        )
 
-    def handle(self, *args, file: str, db_name: str | None, unchecked: bool, **options):
+    def handle(self, *args, file: str, db_name: str | None, unchecked: bool, into_empty: bool, **options):
+        if into_empty and not db_name:
+            raise CommandError("--into-empty needs --db-name NAME (the empty database to restore into)", returncode=2)
         dbname = db_name or "alphapulse_restored_" + datetime.now(UTC).strftime("%Y%m%dt%H%M%Sz")
-        self.stdout.write(f"[restore] {file} -> new database {dbname}")
+        self.stdout.write(f"[restore] {file} -> {'empty' if into_empty else 'new'} database {dbname}")
         try:
-            differences = restore(Path(file), dbname, unchecked=unchecked)
+            differences = restore(Path(file), dbname, unchecked=unchecked, into_empty=into_empty)
         except ToolError as exc:  # BackupError included
             raise CommandError(str(exc), returncode=2) from exc
         if differences:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from tenants import services
+from tenants.bulk import bulk_insert
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.management.base import refused
@@ -114,7 +115,7 @@ class Command(BaseCommand):
             )
             for _ in tqdm(range(trade_count), desc=f"{tenant.slug} trades", leave=False, disable=None)
         ]
-        Trade.objects.using(OWNER_DATABASE).bulk_create(trades, batch_size=1000)
+        bulk_insert(Trade.objects.using(OWNER_DATABASE), trades, batch_size=1000)
         orders = []
         for _ in range(trade_count // 5):
             kind = rng.choice(["market", "limit"])
@@ -129,8 +130,9 @@ class Command(BaseCommand):
                     status=rng.choice(["new", "filled", "cancelled", "partially_filled"]),
                 )
             )
-        Order.objects.using(OWNER_DATABASE).bulk_create(orders, batch_size=1000)
-        Position.objects.using(OWNER_DATABASE).bulk_create(
+        bulk_insert(Order.objects.using(OWNER_DATABASE), orders, batch_size=1000)
+        bulk_insert(
+            Position.objects.using(OWNER_DATABASE),
             [
                 Position(
                     tenant=tenant,
@@ -141,18 +143,19 @@ class Command(BaseCommand):
                 )
                 for user in users
                 for symbol in SYMBOLS
-            ]
+            ],
         )
-        PortfolioSnapshot.objects.using(OWNER_DATABASE).bulk_create(
-            self._daily_snapshots(rng, tenant, users, now, days=60)
+        bulk_insert(
+            PortfolioSnapshot.objects.using(OWNER_DATABASE), self._daily_snapshots(rng, tenant, users, now, days=60)
         )
         risk = {}  # by the job's natural key (tenant, user, metric, window_days, as_of)
         for _ in range(trade_count // 20):
             metric = row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
             metric.as_of = metric.created_at
             risk[(metric.user_id, metric.metric, metric.as_of)] = metric
-        RiskMetric.objects.using(OWNER_DATABASE).bulk_create(list(risk.values()))
-        AgentSignal.objects.using(OWNER_DATABASE).bulk_create(
+        bulk_insert(RiskMetric.objects.using(OWNER_DATABASE), list(risk.values()))
+        bulk_insert(
+            AgentSignal.objects.using(OWNER_DATABASE),
             [
                 row(
                     AgentSignal,
@@ -162,7 +165,7 @@ class Command(BaseCommand):
                     confidence=money(rng, 0, 1, 4),
                 )
                 for _ in range(trade_count // 10)
-            ]
+            ],
         )
         self.stdout.write(f"{tenant.slug}: {trade_count} trades and related rows loaded")
 

@@ -171,7 +171,7 @@ class TenantModel(models.Model):
         in one `DELETE ... WHERE tenant_id = X AND id = Y`; otherwise Django's
         collector runs as usual, from a queryset that names the tenant.
         """
-        if not self._is_pk_set():
+        if self.pk is None:
             return super().delete(using=using, keep_parents=keep_parents)  # Django's own ValueError
         using = using or router.db_for_write(self.__class__, instance=self)
         rows = type(self)._base_manager.db_manager(using).filter(tenant_id=self.tenant_id, pk=self.pk)

@@ -62,6 +62,11 @@ def test_single_node_dump_restored_into_the_coordinator_and_distributed(single_n
         with connect("owner", moved) as owner, owner.cursor() as cursor:
             assert layout_problems(cursor), "restored tables are still coordinator-local, not distributed"
 
+        dry = manage(moved, "citus_distribute", "--dry-run").stdout
+        assert "SELECT create_distributed_table('trades', 'tenant_id', colocate_with => 'users')" in dry
+        with connect("owner", moved) as owner, owner.cursor() as cursor:
+            assert layout_problems(cursor), "--dry-run ran something"
+
         distributed = manage(moved, "citus_distribute")
         assert "row counts per table and tenant match" in distributed.stdout
 

@@ -107,10 +107,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(dbname: str, *, workers: int = 1, threads: int = 1, **env: str) -> Iterator[str]:
-    """Serve the project with gunicorn on loopback against `dbname`; yields the base URL."""
+def gunicorn(
+    dbname: str, *, workers: int = 1, threads: int = 1, log_path: Path | None = None, **env: str
+) -> Iterator[str]:
+    """Serve the project with gunicorn on loopback against `dbname`; yields the base URL.
+    The server's output goes to `log_path` when given (kept for a drill's report)."""
     port = free_port()
-    log = tempfile.TemporaryFile()
+    log = open(log_path, "w+b") if log_path else tempfile.TemporaryFile()
     server = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),

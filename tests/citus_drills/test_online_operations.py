@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +39,7 @@ pytestmark = [
 CITUS_PORT = int(os.environ.get("CITUS_PORT", "54340"))
 NEW_WORKER_PORT = int(os.environ.get("CITUS_DRILL_WORKER_PORT", CITUS_PORT + 3))
 CLIENTS = 6  # two per demo tenant
+SERVER_LOG = Path(tempfile.gettempdir()) / "alphapulse-citus-drill-gunicorn.log"
 WARM_UP, COOL_DOWN = 2.0, 2.0
 
 
@@ -59,7 +62,7 @@ def drill_db() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server(drill_db) -> Iterator[DemoServer]:
-    with gunicorn(drill_db, workers=2, threads=4, CONN_MAX_AGE="60", **FAST) as base:
+    with gunicorn(drill_db, workers=2, threads=4, log_path=SERVER_LOG, CONN_MAX_AGE="60", **FAST) as base:
         with connect("owner", drill_db) as owner:
             yield demo_server_on(base, owner)
 
@@ -229,7 +232,8 @@ def test_a_worker_restart_under_load(drill_db, server):
     )
     assert values["rows_of_another_tenant"] == 0
     assert values["acknowledged_writes_missing"] == 0
-    assert not drill.load.server_errors(), drill.load.server_errors()[:5]
+    errors = [line for line in SERVER_LOG.read_text(errors="replace").splitlines() if "Error" in line]
+    assert not drill.load.server_errors(), (drill.load.server_errors()[:5], errors[-20:])
     # A worker that is down cannot serve its tenants: they get 503 (JSON,
     # Retry-After) for the seconds it is away, and nobody else notices.
     assert {h.slug for h in failed} <= on_worker

@@ -10,9 +10,12 @@ WORKERS ?= 2
 export PGPORT ?= 54329
 # ENV_FILE=.env.citus: setup, run, migrate, ... use the Citus cluster (make citus-up).
 DB_SCRIPT := $(if $(findstring .env.citus,$(ENV_FILE)),scripts/citus.sh,scripts/db.sh)
+# The cluster's own Redis comes up with it (scripts/citus.sh up).
+REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 
 .PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
-        bench bench-data rehearse drills citus-up citus-down citus-psql test-citus citus-drills bench-citus
+        bench bench-data rehearse drills redis-up redis-down services-down worker beat \
+        citus-up citus-down citus-psql test-citus citus-drills bench-citus
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,8 +30,17 @@ venv: $(VENV)/.installed ## create .venv and install requirements.txt
 db-up: ## start the local PostgreSQL in .pgdata/ (installs it if missing), roles, database, .env
 	@$(DB_SCRIPT) up
 
-db-down: ## stop the local PostgreSQL
+db-down: ## stop the local PostgreSQL and Redis
 	@$(DB_SCRIPT) down
+	@scripts/redis.sh down
+
+redis-up: db-up ## start the local Redis in .redis/ (installs it if missing), REDIS_URL in .env
+	@$(REDIS_UP)
+
+redis-down: ## stop the local Redis
+	@scripts/redis.sh down
+
+services-down: db-down ## stop every local service (PostgreSQL, Redis)
 
 psql: ## psql into the database as the cluster superuser
 	@scripts/db.sh psql
@@ -36,17 +48,25 @@ psql: ## psql into the database as the cluster superuser
 migrate: venv db-up ## apply migrations as the owner role
 	$(PY) manage.py migrate
 
-setup: venv db-up ## everything `make run` does, except serving
+setup: venv db-up redis-up ## everything `make run` does, except serving
 	$(PY) manage.py migrate
 	$(PY) manage.py check --deploy --fail-level ERROR --database default >/dev/null
 	$(PY) manage.py load_demo
 	$(PY) manage.py collectstatic --noinput -v 0
 
-run: setup ## set up, then serve the API on http://127.0.0.1:$(PORT) with gunicorn (foreground)
-	$(VENV)/bin/gunicorn alphapulse.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
-		--access-logfile - --graceful-timeout 5
+run: setup ## set up, then serve the API on http://127.0.0.1:$(PORT) with a Celery worker and beat (foreground; Ctrl-C stops all)
+	@mkdir -p .celery
+	@# --env /dev/null: settings read .env themselves; honcho must not turn it into real variables.
+	API_PORT=$(PORT) WORKERS=$(WORKERS) $(VENV)/bin/honcho start --env /dev/null -f Procfile
 
-test: venv db-up ## lint, migration check and the whole test suite on a real PostgreSQL
+worker: setup ## only the Celery worker, in the foreground
+	$(VENV)/bin/celery -A alphapulse worker --loglevel INFO
+
+beat: setup ## only the Celery beat scheduler, in the foreground
+	@mkdir -p .celery
+	$(VENV)/bin/celery -A alphapulse beat --loglevel INFO --schedule .celery/beat-schedule
+
+test: venv db-up redis-up ## lint, migration check and the whole test suite on a real PostgreSQL
 	@scripts/test.sh
 
 lint: venv ## ruff check and format check
@@ -75,7 +95,7 @@ bench: venv db-up ## RLS ON vs OFF through gunicorn on the bench database -> doc
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)
 
-drills: venv db-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2 under load (~2 min)
+drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2 under load (~2 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills
 
 citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator :$${CITUS_PORT:-54340}, workers, migrate, demo data, .env.citus

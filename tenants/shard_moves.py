@@ -30,13 +30,13 @@ import environ
 import psycopg
 from django.conf import settings
 
-from tenants.constants import TENANT_TABLES
 from tenants.servers import Server
 
 SAFE_TRANSFER_MODE = "block_writes"
 HANGING_TRANSFER_MODES = ("auto", "force_logical")
-# Any distributed tenant table names the colocated shard group.
-ANCHOR_TABLE = TENANT_TABLES[0]
+# Any distributed tenant table names the colocated shard group: users (the
+# first of the registry's tables, the one every other refers to).
+ANCHOR_TABLE = "users"
 
 
 class ShardMoveRefused(ValueError):

@@ -4,7 +4,7 @@ would test a plain PostgreSQL and prove nothing about the cluster)."""
 
 from __future__ import annotations
 
-from tenants.constants import TENANT_TABLES
+from tenants.registry import tenant_tables
 
 
 def layout_problems(cursor) -> list[str]:
@@ -16,11 +16,11 @@ def layout_problems(cursor) -> list[str]:
     problems = []
     if tables.get("tenants", ("",))[0] != "reference":
         problems.append(f"tenants is not a reference table: {tables.get('tenants')}")
-    for name in TENANT_TABLES:
+    for name in tenant_tables():
         kind, column, _ = tables.get(name, ("local", None, None))
         if (kind, column) != ("distributed", "tenant_id"):
             problems.append(f"{name} is not distributed by tenant_id: {kind}, {column}")
-    groups = {tables[name][2] for name in TENANT_TABLES if name in tables}
+    groups = {tables[name][2] for name in tenant_tables() if name in tables}
     if len(groups) > 1:
         problems.append(f"the tenant tables are not colocated: groups {sorted(groups)}")
     cursor.execute(

@@ -15,8 +15,11 @@ import pytest
 from django.db import connections
 from psycopg import sql
 
-from tenants.constants import APP_ROLE, POLICY_NAMES, TENANT_TABLES
+from tenants.constants import APP_ROLE, POLICY_NAMES
+from tenants.registry import tenant_tables
 from tests.citus_layout import layout_problems
+
+TENANT_TABLES = tenant_tables()
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

@@ -56,7 +56,7 @@ def test_single_node_dump_restored_into_the_coordinator_and_distributed(single_n
     manage(single_node_database, "backup_database", "--file", str(dump))
 
     with scratch_database("alphapulse_moved") as moved:  # on every node, citus in each
-        manage(moved, "restore_database", str(dump), "--database", moved, "--into-empty")
+        manage(moved, "restore_database", str(dump), "--db-name", moved, "--into-empty")
         refused = manage(moved, "migrate", "--check", check=False)
         assert refused.returncode == 0, "every migration is recorded as applied: migrate has nothing to do"
         with connect("owner", moved) as owner, owner.cursor() as cursor:

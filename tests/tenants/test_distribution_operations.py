@@ -9,9 +9,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 
-from tenants.constants import INSERT_POLICY, ISOLATION_POLICY, TENANT_TABLES
+from tenants.constants import INSERT_POLICY, ISOLATION_POLICY
 from tenants.distribution_operations import is_citus_coordinator
 from tenants.operations import EnableTenantRLS
+from tenants.registry import tenant_tables
 from tests.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
@@ -40,7 +41,7 @@ def test_every_tenant_policy_compares_against_the_inline_expression():
     """Inline, not a sub-select: Citus refuses sub-selects in distributed tables' policies."""
     with connection.cursor() as cursor:
         rows = policy_expressions(cursor)
-    assert {table for table, *_ in rows} == set(TENANT_TABLES)
+    assert {table for table, *_ in rows} == set(tenant_tables())
     for table, name, qual, check in rows:
         assert check == f"(tenant_id = {INLINE})", (table, name, check)
         assert qual in (None, f"(tenant_id = {INLINE})"), (table, name, qual)
@@ -68,9 +69,9 @@ def test_distribution_migration_prints_and_does_nothing_on_plain_postgresql(plai
         cursor.execute(
             "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid::regclass::text = ANY(%s) "
             "AND cardinality(conkey) = 1",
-            [list(TENANT_TABLES)],
+            [list(tenant_tables())],
         )
-        assert cursor.fetchone() == (len(TENANT_TABLES),), "single-node primary keys stay (id)"
+        assert cursor.fetchone() == (len(tenant_tables()),), "single-node primary keys stay (id)"
 
 
 def test_citus_distribute_refuses_a_plain_postgresql(plain_postgresql):

@@ -25,8 +25,8 @@ from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from tenants.backups import row_counts
-from tenants.constants import TENANT_TABLES
 from tenants.distribution_operations import CitusOperation, is_citus_coordinator
+from tenants.registry import tenant_tables
 from tenants.routers import STAFF_DATABASE
 
 
@@ -54,8 +54,8 @@ class Command(BaseCommand):
         executor = MigrationExecutor(connection)
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             raise CommandError("migrations are still to be applied: run `manage.py migrate` (it distributes)", 2)
-        already = distributed_tables(connection) & set(TENANT_TABLES)
-        if already == set(TENANT_TABLES):
+        already = distributed_tables(connection) & set(tenant_tables())
+        if already == set(tenant_tables()):
             self.stdout.write("The tenant tables are distributed already: nothing to do.")
             return
         if already:
@@ -87,7 +87,7 @@ class Command(BaseCommand):
             raise SystemExit(1)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Distributed {len(TENANT_TABLES)} tenant tables and made tenants a reference table "
+                f"Distributed {len(tenant_tables())} tenant tables and made tenants a reference table "
                 f"({len(steps)} steps); row counts per table and tenant match ({len(after)} lines)."
             )
         )

@@ -30,7 +30,10 @@ def host_port(value: str) -> tuple[str, int]:
 
 
 class Command(BaseCommand):
-    help = "Move one tenant's shards to another Citus worker, online (block_writes)."
+    help = (
+        "Move one tenant's shards to another Citus worker, online (block_writes). "
+        "Exit status: 0 moved, 2 refused (a logical transfer mode, no superuser URL, not a coordinator, bad arguments)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")

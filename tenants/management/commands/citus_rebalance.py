@@ -12,7 +12,10 @@ from tenants.shard_moves import SAFE_TRANSFER_MODE, ShardMoveRefused, admin_conn
 
 
 class Command(BaseCommand):
-    help = "Rebalance the Citus cluster's shards over all workers, online (block_writes)."
+    help = (
+        "Rebalance the Citus cluster's shards over all workers, online (block_writes). "
+        "Exit status: 0 rebalanced, 2 refused (a logical transfer mode, no superuser URL, not a coordinator)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--transfer-mode", default=SAFE_TRANSFER_MODE, help="only block_writes is accepted")

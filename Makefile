@@ -10,6 +10,8 @@ WORKERS ?= 2
 export PGPORT ?= 54329
 # ENV_FILE=.env.citus: setup, run, migrate, ... use the Citus cluster (make citus-up).
 DB_SCRIPT := $(if $(findstring .env.citus,$(ENV_FILE)),scripts/citus.sh,scripts/db.sh)
+# The cluster's own Redis comes up with it (scripts/citus.sh up).
+REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 
 .PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
@@ -33,7 +35,7 @@ db-down: ## stop the local PostgreSQL and Redis
 	@scripts/redis.sh down
 
 redis-up: db-up ## start the local Redis in .redis/ (installs it if missing), REDIS_URL in .env
-	@scripts/redis.sh up
+	@$(REDIS_UP)
 
 redis-down: ## stop the local Redis
 	@scripts/redis.sh down

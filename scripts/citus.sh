@@ -220,11 +220,24 @@ write_admin_url() {
     "$(superuser)" "$(superuser_password)" "$CITUS_PORT" "$DB_NAME" >>"$ENV_FILE"
 }
 
+# The API's cache, rate limits and Celery broker live in Redis: the cluster
+# gets a Redis of its own (scripts/redis.sh, data in .citus/redis, port
+# CITUS_REDIS_PORT or CITUS_PORT+9), its REDIS_URL in .env.citus.
+cluster_redis() {
+  [ -x "$ROOT/scripts/redis.sh" ] || return 0
+  local port
+  # The redis user must reach .citus/redis (each node's own directory stays 700).
+  mkdir -p "$CITUS_DIR" && chmod 755 "$CITUS_DIR"
+  port="${CITUS_REDIS_PORT:-$( (grep -E '^REDIS_PORT=' "$ENV_FILE" 2>/dev/null || echo "REDIS_PORT=$((CITUS_PORT + 9))") | tail -n 1 | cut -d= -f2)}"
+  ALPHAPULSE_REDIS_DIR="$CITUS_DIR/redis" ALPHAPULSE_ENV_FILE="$ENV_FILE" REDIS_PORT="$port" "$ROOT/scripts/redis.sh" "$1"
+}
+
 cmd_up() {
   "$ROOT/scripts/citus-install.sh"
   write_env
   ensure_metrics_token
   write_admin_url
+  cluster_redis up
   local port
   for port in $(all_ports); do
     init_node "$port"
@@ -241,6 +254,7 @@ cmd_down() {
     if [ -f "$(node_dir "$port")/PG_VERSION" ] && is_running "$port"; then stop_node "$port"; any=1; fi
   done
   [ -n "$any" ] || say "the cluster is not running"
+  cluster_redis down
 }
 
 cmd_status() {

@@ -35,7 +35,7 @@ from tenants.servers import Server
 SAFE_TRANSFER_MODE = "block_writes"
 HANGING_TRANSFER_MODES = ("auto", "force_logical")
 # Any distributed tenant table names the colocated shard group.
-ANCHOR_TABLE = "users"  # the colocation anchor of tenants 0011
+ANCHOR_TABLE = "users"  # the colocation anchor of tenants 0012
 
 
 class ShardMoveRefused(ValueError):

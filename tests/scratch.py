@@ -108,13 +108,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(dbname: str, *, workers: int = 1, threads: int = 1, **env: str) -> Iterator[str]:
-    """Serve the project with gunicorn on loopback against `dbname`; yields the base URL."""
+def gunicorn(
+    dbname: str, *, workers: int = 1, threads: int = 1, log_path: Path | None = None, **env: str
+) -> Iterator[str]:
+    """Serve the project with gunicorn on loopback against `dbname`; yields the base URL.
+    The server's output goes to `log_path` when given (kept for a drill's report)."""
     port = free_port()
     # Rate-limit counters of this server only (they live in the shared Redis):
     # each server starts with full budgets, as each test did with a local cache.
     env.setdefault("CACHE_KEY_PREFIX", f"test-server-{uuid.uuid4().hex[:8]}")
-    log = tempfile.TemporaryFile()
+    log = open(log_path, "w+b") if log_path else tempfile.TemporaryFile()
     server = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),

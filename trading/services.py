@@ -51,10 +51,11 @@ def order_check_change(order: Order, changes: dict) -> None:
         raise ValidationError({"non_field_errors": [f"An order that is {order.status} can only change its status."]})
 
 
-def position_check_unique(user: object, symbol: str | None, *, instance: Position | None = None) -> None:
+def position_check_unique(user_id: object, symbol: str | None, *, instance: Position | None = None) -> None:
     """One position per (tenant, user, symbol). The tenant and user are not
-    serializer fields, so DRF's UniqueTogetherValidator cannot see this one."""
-    clash = Position.objects.filter(user=user, symbol=symbol)
+    serializer fields, so DRF's UniqueTogetherValidator cannot see this one.
+    By the user's id: the scoped manager adds the tenant, so the check routes."""
+    clash = Position.objects.filter(user_id=user_id, symbol=symbol)
     if instance is not None:
         clash = clash.exclude(pk=instance.pk)
     if clash.exists():

@@ -142,6 +142,10 @@ ALTER ROLE $APP_ROLE SET idle_in_transaction_session_timeout = '60s';
 -- connect, so the app keeps no session state (safe behind PgBouncer's
 -- transaction pooling, tests/drills/test_pgbouncer.py).
 ALTER ROLE $APP_ROLE SET timezone = 'UTC';
+-- SET LOCAL app.current_tenant_id takes no parameters, so its text names the
+-- tenant; every app session can read pg_stat_statements: keep utility
+-- statements out of it for the app role (tests/tenants/test_statement_visibility.py).
+ALTER ROLE $APP_ROLE SET pg_stat_statements.track_utility = off;
 SELECT format('CREATE DATABASE %I OWNER %I', '$DB_NAME', '$OWNER_ROLE')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$DB_NAME') \gexec
 SQL

@@ -105,9 +105,7 @@ def test_rls_on_and_off_make_the_same_round_trips(committed, django_db_blocker, 
                 counts["off"][scenario] = trips_of(committed, scenario)
         finally:
             set_app_role_bypass(False)
-    shown = json.dumps(
-        {v: {s: t.statements() for s, t in by.items()} for v, by in counts.items()}, indent=1
-    )
+    shown = json.dumps({v: {s: t.statements() for s, t in by.items()} for v, by in counts.items()}, indent=1)
     on = {s: t.count for s, t in counts["on"].items()}
     off = {s: t.count for s, t in counts["off"].items()}
     print(f"round trips per request: on {on} off {off}")

@@ -67,8 +67,8 @@ REHEARSE_DB ?= alphapulse_rehearse
 bench-data: venv db-up ## (re)build the bench database (BENCH_DB=alphapulse_bench): migrate, COPY 1M trades in 100 skewed tenants, ANALYZE
 	$(PY) manage.py bench_data --db-name $(BENCH_DB)
 
-bench: venv db-up ## RLS ON vs OFF through gunicorn on the bench database -> docs/benchmarks/ (README.md, latency.png, plans.md)
-	PYTHONPATH=scripts $(PY) -m bench.run --db $(BENCH_DB)
+bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on copies of the bench database -> docs/benchmarks/
+	PYTHONPATH=scripts $(PY) -m bench.threeway --db $(BENCH_DB)
 
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)

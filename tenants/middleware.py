@@ -155,18 +155,17 @@ class TenantContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(API_PREFIX) or request.path_info.startswith(PUBLIC_API_PREFIXES):
             return self.get_response(request)
-        connection = connections[DEFAULT_DB_ALIAS]
-        kept_connection = connection.connection is not None
+        kept = connections[DEFAULT_DB_ALIAS].connection  # the psycopg connection, if one is kept
         progress: dict[str, bool] = {}
         try:
             return self._as_tenant(request, progress)
         except Refused as refused:
             return refused.response()
         except (OperationalError, InterfaceError) as exc:
-            if kept_connection and not progress and connection.connection is None:
-                # A kept connection died before anything ran on it (Django
-                # dropped it when the rollback failed): once more on a new
-                # connection. This replaces a health check on every request.
+            if kept is not None and kept.closed and not progress:
+                # The kept connection was dead before anything ran on it
+                # (Django has dropped it): once more, on a new connection.
+                # This replaces a health check before every request.
                 return self._retried(request)
             return _database_failure(exc)
 

@@ -13,6 +13,8 @@ request the connection goes through what Django's request_started does
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from collections.abc import Iterator
 
@@ -110,3 +112,51 @@ def test_rls_on_and_off_make_the_same_round_trips(committed, django_db_blocker, 
     off = {s: t.count for s, t in counts["off"].items()}
     print(f"round trips per request: on {on} off {off}")
     assert on == off, shown
+
+
+def cut_the_socket(connection) -> None:
+    """What a database restart or a dropped idle connection leaves: a socket the server no longer answers."""
+    fd = connection.connection.pgconn.socket
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_kept_connection_that_died_is_replaced_within_the_request(committed, django_db_blocker):
+    """No health check before each request any more: the first round trip finds the dead
+    connection, nothing has run yet, and the request is served on a new one."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {committed['token']}")
+    with django_db_blocker.unblock():
+        connection = connections["default"]
+        assert client.get("/api/trades/").status_code == 200
+        old_pid = connection.connection.info.backend_pid
+        cut_the_socket(connection)
+        response = client.get("/api/trades/")
+        assert response.status_code == 200, response.content
+        assert str(committed["trade"]) in [row["id"] for row in response.json()["results"]]
+        assert connection.connection.info.backend_pid != old_pid
+
+
+def test_a_connection_that_dies_after_the_view_ran_is_a_503_not_a_retry(committed, django_db_blocker, monkeypatch):
+    """A failure once the view has run (here: at COMMIT) is never replayed: 503, and the next request is served."""
+    from trading.views import TradeViewSet
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {committed['token']}")
+    original = TradeViewSet.list
+    calls = []
+
+    def list_then_die(self, request, *args, **kwargs):
+        calls.append(1)
+        response = original(self, request, *args, **kwargs)
+        cut_the_socket(connections["default"])
+        return response
+
+    with django_db_blocker.unblock():
+        monkeypatch.setattr(TradeViewSet, "list", list_then_die)
+        response = client.get("/api/trades/")
+        assert response.status_code == 503, response.content
+        assert response.json()["detail"] == "The database is unavailable. Retry shortly."
+        assert len(calls) == 1
+        monkeypatch.setattr(TradeViewSet, "list", original)
+        assert client.get("/api/trades/").status_code == 200

@@ -6,7 +6,8 @@ Runs each scenario's request --requests times through Django's test client
 against a bench database and times, per request: token verification, the
 opening round trip (BEGIN + SET LOCAL + tenant + user, tenants.db), every
 other query (Django's execute wrapper), COMMIT, serialization, rendering, and
-the rest (Django, DRF, middleware code). Prints medians in microseconds as a
+the rest (Django, DRF, middleware code); then the round trips of one more
+request (libpq's trace, tests/roundtrips.py). Prints medians in microseconds as a
 Markdown table (and JSON with --json). Timers add a few microseconds each.
 """
 
@@ -87,6 +88,7 @@ def main() -> None:
     from tenants.auth import tokens_for
     from tenants.context import tenant_context
     from tenants.models import Tenant, User
+    from tests.roundtrips import count_round_trips
     from trading.models import Trade
 
     phases = Phases()
@@ -130,10 +132,16 @@ def main() -> None:
                 for phase, seconds in measured.items():
                     samples[phase].append(seconds * 1e6)
             report[name] = {phase: sorted(v)[len(v) // 2] for phase, v in samples.items()}
+    for name, call in scenarios.items():
+        # Round trips of one more request, from libpq's trace (tests/roundtrips.py).
+        with count_round_trips(connection) as trips:
+            call()
+        report[name]["round trips"] = trips.count
     if args.json:
         print(json.dumps(report))
         return
-    phases_seen = sorted({p for r in report.values() for p in r if p != "total"}) + ["total"]
+    phases_seen = sorted({p for r in report.values() for p in r if p not in ("total", "round trips")})
+    phases_seen += ["total", "round trips"]
     print(f"median microseconds per request, {args.requests} requests, settings {args.settings}, db {args.db}\n")
     print("| phase | " + " | ".join(report) + " |")
     print("|---|" + "---|" * len(report))

@@ -74,6 +74,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
     parser.add_argument("--password", default=None, help="bench users' password (default: from bench-data)")
     parser.add_argument("--docs", type=Path, default=DOCS)
+    parser.add_argument("--profile-again", action="store_true", help="only re-take the last run's profiles")
     return parser.parse_args()
 
 
@@ -143,9 +144,59 @@ def ratios(rep: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+PROFILE_ROUNDS, PROFILE_REQUESTS = 3, 80
+
+
+def interleaved_profiles(databases: dict[str, str]) -> dict[str, dict[str, dict[str, float]]]:
+    """bench.profile per variant, in rounds (ON, OFF, FLOOR, ON, ...) so load drift hits all three;
+    per phase, the median of the rounds' medians."""
+    say(f"per-phase profile of one request, in process: {PROFILE_ROUNDS} rounds of the three variants")
+    runs: dict[str, list[dict[str, dict[str, float]]]] = {v: [] for v in VARIANTS}
+    for _ in range(PROFILE_ROUNDS):
+        for v in VARIANTS:
+            runs[v].append(run_profile(databases[v], SETTINGS[v]))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for v, rounds in runs.items():
+        out[v] = {}
+        for scenario in rounds[0]:
+            phases = {p for r in rounds for p in r[scenario]}
+            out[v][scenario] = {p: median([r[scenario].get(p, 0.0) for r in rounds]) for p in phases}
+    return out
+
+
+def profile_again(args: argparse.Namespace) -> None:
+    """Re-take the profiles of the last run (bench/out/threeway.json) on fresh copies and rewrite the report."""
+    results = json.loads((OUT / "threeway.json").read_text())
+    databases = {v: f"{args.db}_{v}" for v in VARIANTS}
+    try:
+        for variant, twin in databases.items():
+            create_twin(args.db, twin)
+            set_state(twin, STATE[variant])
+        results["profiles"] = interleaved_profiles(databases)
+    finally:
+        for twin in databases.values():
+            drop_database(twin)
+    (OUT / "threeway.json").write_text(json.dumps(results))
+    from bench import threeway_report
+
+    threeway_report.write(results, args.docs)
+    say(f"profiles re-taken: {args.docs / 'README.md'}")
+
+
 def run_profile(db: str, settings_module: str) -> dict[str, dict[str, float]]:
     result = subprocess.run(
-        [PYTHON, "-m", "bench.profile", "--db", db, "--settings", settings_module, "--requests", "150", "--json"],
+        [
+            PYTHON,
+            "-m",
+            "bench.profile",
+            "--db",
+            db,
+            "--settings",
+            settings_module,
+            "--requests",
+            str(PROFILE_REQUESTS),
+            "--json",
+        ],  # fmt: skip
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")},
         capture_output=True,
@@ -165,6 +216,9 @@ def load_average() -> str:
 def main() -> None:
     args = parse_args()
     check_own_database(args.db)
+    if args.profile_again:
+        profile_again(args)
+        return
     if not database_exists(args.db):
         raise SystemExit(f"database {args.db} does not exist: run 'make bench-data' first")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -200,8 +254,7 @@ def main() -> None:
                             for s in SCENARIOS))  # fmt: skip
         for server in servers.values():
             server.stop()
-        say("per-phase profile of one request, in process, per variant")
-        profiles = {v: run_profile(databases[v], SETTINGS[v]) for v in VARIANTS}
+        profiles = interleaved_profiles(databases)
     finally:
         for server in servers.values():
             server.stop()

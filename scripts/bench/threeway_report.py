@@ -183,7 +183,8 @@ def write(results: dict[str, Any], docs: Path) -> None:
             "## Where the time goes: one request, phase by phase",
             "",
             "In process (`python -m bench.profile`, Django's test client, no HTTP and no gunicorn), on the same "
-            'database copies right after the run; median microseconds per request. "Opening round trip" is '
+            "database copies right after the run, in rounds ON, OFF, FLOOR, ON, ... (3 rounds of 80 requests per "
+            'scenario): median microseconds per request, median of the rounds. "Opening round trip" is '
             "BEGIN + SET LOCAL + tenant row + user row in one pipeline (ON, OFF without SET LOCAL); the floor's "
             "user query is simplejwt's.",
             "",

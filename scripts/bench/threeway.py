@@ -75,6 +75,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--password", default=None, help="bench users' password (default: from bench-data)")
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--profile-again", action="store_true", help="only re-take the last run's profiles")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report from the last run")
     return parser.parse_args()
 
 
@@ -218,6 +219,11 @@ def main() -> None:
     check_own_database(args.db)
     if args.profile_again:
         profile_again(args)
+        return
+    if args.report_only:
+        from bench import threeway_report
+
+        threeway_report.write(json.loads((OUT / "threeway.json").read_text()), args.docs)
         return
     if not database_exists(args.db):
         raise SystemExit(f"database {args.db} does not exist: run 'make bench-data' first")

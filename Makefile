@@ -10,7 +10,7 @@ WORKERS ?= 2
 export PGPORT ?= 54329
 
 .PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
-        bench bench-data rehearse drills
+        bench bench-data rehearse drills redis-up redis-down services-down worker beat
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,8 +26,17 @@ venv: $(VENV)/.installed ## create .venv and install requirements-dev.txt (runti
 db-up: ## start the local PostgreSQL in .pgdata/ (installs it if missing), roles, database, .env
 	@scripts/db.sh up
 
-db-down: ## stop the local PostgreSQL
+db-down: ## stop the local PostgreSQL and Redis
 	@scripts/db.sh down
+	@scripts/redis.sh down
+
+redis-up: db-up ## start the local Redis in .redis/ (installs it if missing), REDIS_URL in .env
+	@scripts/redis.sh up
+
+redis-down: ## stop the local Redis
+	@scripts/redis.sh down
+
+services-down: db-down ## stop every local service (PostgreSQL, Redis)
 
 psql: ## psql into the database as the cluster superuser
 	@scripts/db.sh psql
@@ -35,17 +44,25 @@ psql: ## psql into the database as the cluster superuser
 migrate: venv db-up ## apply migrations as the owner role
 	$(PY) manage.py migrate
 
-setup: venv db-up ## everything `make run` does, except serving
+setup: venv db-up redis-up ## everything `make run` does, except serving
 	$(PY) manage.py migrate
 	$(PY) manage.py check --deploy --fail-level ERROR --database default >/dev/null
 	$(PY) manage.py load_demo
 	$(PY) manage.py collectstatic --noinput -v 0
 
-run: setup ## set up, then serve the API on http://127.0.0.1:$(PORT) with gunicorn (foreground)
-	$(VENV)/bin/gunicorn alphapulse.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
-		--access-logfile - --graceful-timeout 5
+run: setup ## set up, then serve the API on http://127.0.0.1:$(PORT) with a Celery worker and beat (foreground; Ctrl-C stops all)
+	@mkdir -p .celery
+	@# --env /dev/null: settings read .env themselves; honcho must not turn it into real variables.
+	API_PORT=$(PORT) WORKERS=$(WORKERS) $(VENV)/bin/honcho start --env /dev/null -f Procfile
 
-test: venv db-up ## lint, migration check and the whole test suite on a real PostgreSQL
+worker: setup ## only the Celery worker, in the foreground
+	$(VENV)/bin/celery -A alphapulse worker --loglevel INFO
+
+beat: setup ## only the Celery beat scheduler, in the foreground
+	@mkdir -p .celery
+	$(VENV)/bin/celery -A alphapulse beat --loglevel INFO --schedule .celery/beat-schedule
+
+test: venv db-up redis-up ## lint, migration check and the whole test suite on a real PostgreSQL
 	@scripts/test.sh
 
 lint: venv ## ruff check and format check
@@ -74,5 +91,5 @@ bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on c
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)
 
-drills: venv db-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2 under load (~2 min)
+drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2 under load (~2 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills

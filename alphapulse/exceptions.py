@@ -12,12 +12,16 @@ import psycopg.errors
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
+
+RedisError = (RedisConnectionError, RedisTimeoutError)
 
 # Seconds a client should wait before retrying when the database is away.
 DATABASE_RETRY_AFTER = 2
@@ -30,6 +34,10 @@ def database_failure(exc: Exception) -> tuple[int, str] | None:
     never a 500 or a hung worker. Django wraps psycopg's errors; the cause
     tells a statement_timeout or lock_timeout from a lost connection.
     """
+    if isinstance(exc, RedisError):
+        # The rate limits count in Redis: without it no request can be counted.
+        logger.warning("Redis failure answered with 503: %s", exc)
+        return 503, "The rate-limit store is unavailable. Retry shortly."
     if not isinstance(exc, (OperationalError, InterfaceError)):
         return None
     cause = exc.__cause__

@@ -7,8 +7,10 @@ SECRET_KEY or DATABASE_URL stops start-up with django-environ's clear error.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +27,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 RLS_ENABLED = env.bool("RLS_ENABLED", default=True)
 
 INSTALLED_APPS = [
+    # First: for a command name, the first app listed wins, so tenants'
+    # createsuperuser and changepassword replace django.contrib.auth's.
+    "tenants",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -34,8 +39,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
-    "tenants",
+    "drf_spectacular_sidecar",
     "trading",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -80,8 +86,8 @@ def _database(url_var: str) -> dict:
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = {
         # No server-side prepared statements: they do not survive PgBouncer in
-        # transaction mode, and nothing here needs them (NOTES: RLS plans are
-        # not keyed on the tenant anyway).
+        # transaction mode, and nothing here needs them (an RLS plan is not
+        # keyed on the tenant value, so one prepared plan would serve all).
         "prepare_threshold": None,
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
     }
@@ -179,9 +185,72 @@ TENANT_RATE_LIMITS = {
 }
 # Login and refresh attempts per client address.
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="30/min")
-# Rate-limit counters. The default (local memory) counts per worker process;
-# a shared cache (e.g. redis://...) makes the limits exact across workers.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# Redis (scripts/redis.sh writes REDIS_URL to .env): Django's cache, so the
+# rate-limit counters are shared by every worker and exact; and Celery's
+# broker and results, on the next database number unless set apart.
+REDIS_URL = env.str("REDIS_URL")
+
+
+def _redis_database(url: str, number: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Every key made inside a tenant context carries the tenant (docs/jobs.md).
+        "KEY_FUNCTION": "tenants.cache_keys.tenant_cache_key",
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="alphapulse"),
+        "OPTIONS": {
+            "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=2),
+            "socket_timeout": env.float("REDIS_TIMEOUT", default=2),
+        },
+    }
+}
+
+# Celery (alphapulse/celery.py, jobs/): tenant jobs under tenant context.
+_redis_db = int(urlsplit(REDIS_URL).path.strip("/") or 0)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_redis_database(REDIS_URL, _redis_db + 1))
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="alphapulse")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+CELERY_RESULT_EXTENDED = True
+# A task is acknowledged only once it has finished, so a worker killed halfway
+# leaves it on the queue for another; the jobs' natural keys make the rerun
+# write nothing twice.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Seconds before a message taken by a worker that vanished is handed out
+    # again. Longer than the longest job, or a slow job runs twice at once.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_RESTORE_THROTTLE", default=10),
+}
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    # A platform task that sends one job per active tenant (jobs.tasks.fan_out).
+    "portfolio-snapshots": {
+        "task": "jobs.fan_out",
+        "schedule": crontab(*env.str("JOBS_SNAPSHOT_CRON", default="0 * * * *").split()),
+        "args": ("portfolio_snapshot",),
+    },
+    "risk-metrics": {
+        "task": "jobs.fan_out",
+        "schedule": crontab(*env.str("JOBS_RISK_CRON", default="15 0 * * *").split()),
+        "args": ("risk_metrics",),
+    },
+}
+# Most agent signals one POST /api/agent-signals/bulk/ may carry.
+AGENT_SIGNALS_BULK_MAX = env.int("AGENT_SIGNALS_BULK_MAX", default=500)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -201,9 +270,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from pinned static files (drf-spectacular-sidecar, served by
+    # whitenoise), never from a CDN: no third party can change the docs page's
+    # scripts, and it works without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
-# Zero-downtime migrations (tenants/operations.py).
+# Zero-downtime migrations (tenants/ddl.py; docs/design.md, "Zero-downtime DDL").
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)

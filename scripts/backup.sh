@@ -2,4 +2,4 @@
 # make backup [DB=name] [FILE=path]: tenants/backups.py does the work (see there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python manage.py backup_database ${DB:+--database "$DB"} ${FILE:+--file "$FILE"}
+exec .venv/bin/python manage.py backup_database ${DB:+--db-name "$DB"} ${FILE:+--file "$FILE"}

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file="${FILE:?usage: make restore FILE=backups/<name>.dump [DB=<new database>] [UNCHECKED=1]}"
-exec .venv/bin/python manage.py restore_database "$file" ${DB:+--database "$DB"} ${UNCHECKED:+--unchecked}
+exec .venv/bin/python manage.py restore_database "$file" ${DB:+--db-name "$DB"} ${UNCHECKED:+--unchecked}

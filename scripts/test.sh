@@ -9,7 +9,7 @@ ruff check .
 ruff format --check .
 
 echo "== mypy"
-mypy alphapulse tenants trading
+mypy alphapulse tenants trading jobs
 
 echo "== missing migrations"
 python manage.py makemigrations --check --dry-run

@@ -1,25 +1,29 @@
 """The platform staff's admin: tenants and their users.
 
-Every admin request runs on the owner connection (tenants.routers), which holds
+Rules (staff only in the platform tenant, the platform tenant never
+suspended) are tenants.services' and the models': forms show their refusals
+as errors, actions as messages. Every admin request runs on the owner connection (tenants.routers), which holds
 rls_bypass_role: staff see every tenant, the API never does. Querysets come from
 `all_tenants`, Django's default manager, so no tenant context is needed here.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from tenants import services
 from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
@@ -36,6 +40,9 @@ admin.site.index_title = "Tenants, users and trading data"
 # There is no public site to "view": the API lives under /api/.
 admin.site.site_url = None
 # Access is is_staff / is_superuser on platform users; groups are not used.
+# tenants is listed before django.contrib.auth (its commands win), so load
+# auth's admin here first: it registers Group, which we take away.
+import_module("django.contrib.auth.admin")
 admin.site.unregister(Group)
 # Nothing is deleted from the admin: tenants are suspended, users deactivated
 # (a delete would cascade through a firm's trading history).
@@ -72,18 +79,36 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
+        if change:  # the model's save() holds the status rule
+            super().save_model(request, obj, form, change)
+            return
+        created = services.tenant_create(slug=obj.slug, name=obj.name, tier=obj.subscription_tier)
+        if obj.status != created.status:
+            services.tenant_set_status(created, obj.status)
+        # The admin goes on with `obj` (its log entry, the redirect): make it the saved row.
+        obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
+        obj._state.adding, obj._state.db = False, created._state.db
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Tenant], status: str) -> int:
+        # One tenant at a time through the service, so its rules (the platform
+        # tenant is never suspended) hold here exactly as in the commands.
+        changed = 0
+        for tenant in queryset:
+            try:
+                changed += services.tenant_set_status(tenant, status)
+            except ValidationError as exc:
+                self.message_user(request, f"{tenant.slug}: {' '.join(exc.messages)} Left as it is.", messages.WARNING)
+        return changed
+
     @admin.action(description="Suspend the selected tenants (their tokens stop working at once)")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        if queryset.filter(slug=settings.PLATFORM_TENANT_SLUG).exists():
-            # Staff are its users: suspending it would lock the platform out of its own admin.
-            self.message_user(request, "The platform tenant cannot be suspended; left as it is.", messages.WARNING)
-            queryset = queryset.exclude(slug=settings.PLATFORM_TENANT_SLUG)
-        changed = queryset.exclude(status=Tenant.Status.SUSPENDED).update(status=Tenant.Status.SUSPENDED)
+        changed = self._set_status(request, queryset, Tenant.Status.SUSPENDED)
         self.message_user(request, f"Suspended {changed} tenant(s).", messages.SUCCESS)
 
     @admin.action(description="Activate the selected tenants")
     def activate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        changed = queryset.exclude(status=Tenant.Status.ACTIVE).update(status=Tenant.Status.ACTIVE)
+        changed = self._set_status(request, queryset, Tenant.Status.ACTIVE)
         self.message_user(request, f"Activated {changed} tenant(s).", messages.SUCCESS)
 
 
@@ -102,8 +127,11 @@ class UserCreationForm(forms.ModelForm):
         super().clean()  # ModelForm.clean() returns self.cleaned_data
         data = self.cleaned_data
         tenant, username = data.get("tenant"), data.get("username")
-        if tenant and username and User.all_tenants.filter(tenant=tenant, username=username).exists():
-            self.add_error("username", f"Tenant '{tenant.slug}' already has a user '{username}'.")
+        if tenant and username:
+            try:
+                services.check_username_free(tenant, username)
+            except ValidationError as exc:
+                self.add_error(None, exc)
         password1, password2 = data.get("password1"), data.get("password2")
         if password1 and password2 and password1 != password2:
             self.add_error("password2", "The two passwords differ.")
@@ -115,11 +143,9 @@ class UserCreationForm(forms.ModelForm):
         return data
 
     def save(self, commit: bool = True) -> User:
+        # UserAdmin.save_model creates it, through tenants.services.user_create.
         user = super().save(commit=False)
         user.tenant = self.cleaned_data["tenant"]
-        user.set_password(self.cleaned_data["password1"])
-        if commit:
-            user.save()
         return user
 
 
@@ -141,14 +167,6 @@ class UserChangeForm(forms.ModelForm):
         if password:
             validate_password(password, self.instance)
         return password
-
-    def save(self, commit: bool = True) -> User:
-        user = super().save(commit=False)
-        if self.cleaned_data.get("new_password"):
-            user.set_password(self.cleaned_data["new_password"])
-        if commit:
-            user.save()
-        return user
 
 
 def is_privileged(user: User) -> bool:
@@ -173,6 +191,26 @@ class UserAdmin(admin.ModelAdmin):
         if obj is not None and is_privileged(obj) and not request.user.is_superuser:
             return False
         return super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
+        # The same services as the commands: one way to create a user or set a password.
+        if change:
+            super().save_model(request, obj, form, change)
+            if form.cleaned_data.get("new_password"):
+                services.user_set_password(obj, form.cleaned_data["new_password"])
+            return
+        created = services.user_create(
+            tenant=form.cleaned_data["tenant"],
+            username=obj.username,
+            password=form.cleaned_data["password1"],
+            email=obj.email,
+            check_password=False,  # the form validated it, with its errors on the field
+        )
+        created.is_active = obj.is_active
+        created.save(update_fields=["is_active"])
+        # The admin goes on with `obj` (its log entry, the redirect): make it the saved row.
+        obj.pk, obj.password, obj.created_at = created.pk, created.password, created.created_at
+        obj._state.adding, obj._state.db = False, created._state.db
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = UserChangeForm if obj is not None else UserCreationForm

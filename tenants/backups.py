@@ -25,8 +25,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tenants.constants import TENANT_TABLES
-from tenants.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
+from tenants.registry import tenant_tables
 from tenants.servers import Server, ToolError
 
 COLUMNS = "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'"
@@ -45,7 +45,7 @@ def row_counts(cursor: psycopg.Cursor) -> list[str]:
     cursor.execute(COLUMNS)
     columns = set(cursor.fetchall())
     lines = []
-    for table in TENANT_TABLES:
+    for table in tenant_tables():
         if (table, "tenant_id") in columns:
             query = sql.SQL("SELECT tenant_id::text, count(*) FROM {} GROUP BY 1 ORDER BY 1")
         elif (table, "id") in columns:
@@ -68,7 +68,7 @@ def tables_with_data(server: Server, dump: Path) -> int:
 
 def backup(dbname: str, dump: Path) -> tuple[int, int]:
     """Dump `dbname` to `dump` and its counts beside it; returns (tables with data, table/tenant pairs)."""
-    server = Server.of(STAFF_DATABASE)
+    server = Server.of(OWNER_DATABASE)
     dump.parent.mkdir(parents=True, exist_ok=True)
     with server.connect(dbname) as conn:
         # One snapshot for the counts and the dump, held until pg_dump is done.
@@ -112,7 +112,7 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False) -> list[str]:
             f"{expected_file} is missing, so the restore could not be checked; "
             "restore anyway with --unchecked (make restore ... UNCHECKED=1)"
         )
-    server = Server.of(STAFF_DATABASE)
+    server = Server.of(OWNER_DATABASE)
     with server.connect("postgres", autocommit=True) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
             raise BackupError(f"database {dbname} already exists: restore only ever creates a new one")

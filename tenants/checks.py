@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
-from tenants.constants import BYPASS_ROLE, TENANT_TABLES
+from tenants.constants import BYPASS_ROLE
+from tenants.registry import tenant_tables
 
 ROLE_SQL = """
 SELECT r.rolname, r.rolsuper, r.rolbypassrls,
@@ -26,7 +27,7 @@ FROM pg_roles r WHERE r.rolname = current_user
 
 def runtime_role_problems(alias: str = "default") -> list[str]:
     with connections[alias].cursor() as cursor:
-        cursor.execute(ROLE_SQL, {"bypass": BYPASS_ROLE, "tables": list(TENANT_TABLES)})
+        cursor.execute(ROLE_SQL, {"bypass": BYPASS_ROLE, "tables": list(tenant_tables())})
         name, is_super, bypassrls, in_bypass, owned = cursor.fetchone()
     problems = []
     if is_super:

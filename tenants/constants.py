@@ -1,15 +1,22 @@
-"""The one source for every name the tenancy machinery shares.
+"""The one source for every name the tenancy machinery shares: the tenant setting,
+the cluster roles, the default tenant and the policy names.
 
 Migrations, checks, commands, scripts and tests import these; none spells a
-role, a table or the tenant setting on its own.
+role, a policy or the tenant setting on its own. Which tables are tenant
+tables is not listed here: tenants.registry discovers them from the models.
 """
 
 import uuid
 
+# The Django alias of the owner role's connection (MIGRATION_DATABASE_URL):
+# migrations, platform commands, backups and the admin use it.
+OWNER_DATABASE = "owner"
+
 # The transaction-local setting every policy reads.
 TENANT_SETTING = "app.current_tenant_id"
 
-# Cluster roles (created by scripts/db.sh; fixed by CONTRACT.md section 2).
+# Cluster roles (created by scripts/db.sh; the names are part of the public
+# contract: the seed's SQL and operators' scripts use them verbatim).
 APP_ROLE = "alphapulse_app"
 OWNER_ROLE = "alphapulse_owner"
 BYPASS_ROLE = "rls_bypass_role"
@@ -17,17 +24,6 @@ BYPASS_ROLE = "rls_bypass_role"
 # Legacy single-tenant rows all belong here (seed, US-001).
 DEFAULT_TENANT_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 DEFAULT_TENANT_SLUG = "default"
-
-DOMAIN_TABLES = (
-    "trades",
-    "positions",
-    "orders",
-    "portfolio_snapshots",
-    "risk_metrics",
-    "agent_signals",
-)
-# Every table that holds one tenant's rows and is under forced RLS.
-TENANT_TABLES = ("users", *DOMAIN_TABLES)
 
 # The policy names the seed's verification queries look for.
 ISOLATION_POLICY = "tenant_isolation_policy"

@@ -87,7 +87,7 @@ def tenant_transaction(
     token = _current_tenant_id.set(tenant_id)
     connection = connections[using]
     # A top-level transaction takes the local setting with it when it ends; a
-    # savepoint does not (NOTES), so only a nested block restores by hand.
+    # savepoint does not (docs/design.md), so only a nested block restores by hand.
     nested = connection.in_atomic_block
     try:
         with transaction.atomic(using=using):
@@ -98,7 +98,7 @@ def tenant_transaction(
                 )
             yield tenant_id, rows
             # Releasing a savepoint keeps a local setting until the top-level
-            # transaction ends (NOTES): put the outer tenant back by hand. If
+            # transaction ends (docs/design.md): put the outer tenant back by hand. If
             # the block is marked for rollback, the rollback restores it and
             # any query here would raise TransactionManagementError.
             if not transaction.get_rollback(using=using):

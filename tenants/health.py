@@ -12,7 +12,8 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from tenants.constants import BYPASS_ROLE, POLICY_NAMES, TENANT_TABLES
+from tenants.constants import BYPASS_ROLE, POLICY_NAMES
+from tenants.registry import tenant_tables
 
 RLS_STATE_SQL = """
 SELECT
@@ -34,13 +35,13 @@ def rls_state() -> str:
             RLS_STATE_SQL,
             {
                 "bypass_role": BYPASS_ROLE,
-                "tables": list(TENANT_TABLES),
+                "tables": list(tenant_tables()),
                 "policies": list(POLICY_NAMES),
                 "policy_count": len(POLICY_NAMES),
             },
         )
         can_bypass, protected_tables = cursor.fetchone()
-    enforced = settings.RLS_ENABLED and not can_bypass and protected_tables == len(TENANT_TABLES)
+    enforced = settings.RLS_ENABLED and not can_bypass and protected_tables == len(tenant_tables())
     return "enforced" if enforced else "bypassed"
 
 

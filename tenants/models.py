@@ -1,14 +1,20 @@
 """Tenants, tenant-aware users, and the base every tenant table builds on.
 
 Isolation has two independent layers:
-1. PostgreSQL row-level security (tenants.operations.EnableTenantRLS), which
-   holds even for raw SQL and forgotten filters;
-2. `TenantManager`, the default manager of every tenant model, which filters
-   by the current tenant (tenants.context) and refuses to run without one.
+1. PostgreSQL row-level security (tenants.rls_operations.EnableTenantRLS),
+   which holds even for raw SQL and forgotten filters;
+2. `objects`, a `TenantManager` on every tenant model, which filters by the
+   current tenant (tenants.context) and raises NoTenantContext without one.
    This layer is what keeps isolation during an emergency RLS bypass.
 
-Cross-tenant access (admin, commands, migrations) is spelled `.unscoped()`
-so every use is greppable.
+`all_tenants`, a plain unscoped manager, is declared first and so is Django's
+default manager: Django and libraries use it internally (the admin,
+validation, createsuperuser), often with no tenant anywhere; on the app
+connection RLS still limits it to the current tenant. Our own cross-tenant
+reads (admin, commands, migrations) are spelled `.unscoped()` or
+`all_tenants` so every use is greppable. The platform rules (staff only in
+the platform tenant, the platform tenant never suspended) are
+tenants.services'; clean() and save() call them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.db import models
+from django.db import models, router
 from django.db.models import Q
 from django.utils import timezone
 
@@ -71,6 +77,18 @@ class Tenant(models.Model):
     def is_default(self) -> bool:
         return self.pk == DEFAULT_TENANT_ID
 
+    # The status rule lives in tenants.services; forms (clean) and every save call it.
+    def clean(self) -> None:
+        from tenants import services
+
+        services.check_status_allowed(self, self.status)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from tenants import services
+
+        services.check_platform_not_suspended(self, self.status)
+        super().save(*args, **kwargs)
+
 
 class CrossTenantWrite(RuntimeError):
     """A row of one tenant was saved while running as another."""
@@ -118,7 +136,7 @@ class TenantModel(models.Model):
     """A row that belongs to exactly one tenant.
 
     The database constraint is `tenant_id uuid NOT NULL REFERENCES tenants(id)
-    ON DELETE CASCADE`, written by tenants.operations (Django 5.2 cannot say
+    ON DELETE CASCADE`, written by tenants.retrofit_operations (Django 5.2 cannot say
     ON DELETE CASCADE in the database), hence db_constraint=False here.
     """
 
@@ -156,11 +174,41 @@ class TenantModel(models.Model):
 
 
 class UserManager(BaseUserManager["User"], TenantManager["User"]):  # type: ignore[misc]
+    """`objects`: the current tenant's users; create_user makes one in that tenant."""
+
     def create_user(self, username: str, password: str | None = None, **extra: Any) -> User:
         user = self.model(username=username, **extra)
         user.set_password(password)
         user.save()
         return user
+
+
+class PlatformUserManager(BaseUserManager["User"]):
+    """`all_tenants`, the unscoped default manager Django's own code uses.
+
+    createsuperuser calls create_superuser on it: the account is made in the
+    platform tenant (created if missing) through tenants.services.user_create,
+    so the staff rule and per-tenant uniqueness hold there too.
+    """
+
+    def create_user(self, username: str, email: str = "", password: str | None = None, **extra: Any) -> User:
+        from tenants import services
+
+        using = self.db
+        tenant = extra.pop("tenant", None) or services.platform_tenant(using)
+        return services.user_create(
+            tenant=tenant,
+            username=username,
+            email=email or "",
+            password=password,
+            is_staff=extra.pop("is_staff", False),
+            is_superuser=extra.pop("is_superuser", False),
+            check_password=False,  # createsuperuser validated it, or was told to bypass
+            using=using,
+        )
+
+    def create_superuser(self, username: str, email: str = "", password: str | None = None, **extra: Any) -> User:
+        return self.create_user(username, email, password, is_staff=True, is_superuser=True, **extra)
 
 
 class User(AbstractBaseUser, TenantModel):
@@ -180,7 +228,7 @@ class User(AbstractBaseUser, TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
 
     # As in TenantModel: the unscoped manager first (Django's default), then ours.
-    all_tenants: ClassVar[models.Manager[Any]] = models.Manager()
+    all_tenants: ClassVar[PlatformUserManager] = PlatformUserManager()  # type: ignore[assignment]
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     USERNAME_FIELD = "username"
@@ -198,6 +246,29 @@ class User(AbstractBaseUser, TenantModel):
 
     def __str__(self) -> str:
         return self.username
+
+    # The staff rule lives in tenants.services; forms (clean) and every save call it.
+    def clean(self) -> None:
+        from tenants import services
+
+        if self.tenant_id is not None:
+            services.check_staff_allowed(self._tenant(), is_staff=self.is_staff, is_superuser=self.is_superuser)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from tenants import services
+
+        update_fields = kwargs.get("update_fields")
+        touches_staff = update_fields is None or {"is_staff", "is_superuser"} & set(update_fields)
+        if (self.is_staff or self.is_superuser) and touches_staff and self.tenant_id is not None:
+            services.check_staff_allowed(
+                self._tenant(kwargs.get("using")), is_staff=self.is_staff, is_superuser=self.is_superuser
+            )
+        super().save(*args, **kwargs)
+
+    def _tenant(self, using: str | None = None) -> Tenant:
+        if User.tenant.is_cached(self):  # type: ignore[attr-defined]
+            return self.tenant
+        return Tenant.objects.using(using or self._state.db or router.db_for_read(Tenant)).get(pk=self.tenant_id)
 
     # The admin is for platform staff; there are no per-model permissions.
     def has_perm(self, perm: str, obj: object = None) -> bool:

@@ -7,16 +7,19 @@ and code that names `using("owner")` reach it; API requests never do.
 
 from contextvars import ContextVar
 
-STAFF_DATABASE = "owner"
+from tenants.constants import OWNER_DATABASE
+
+# An older name of OWNER_DATABASE, kept only for imports in branches not yet merged.
+STAFF_DATABASE = OWNER_DATABASE
 _staff_request: ContextVar[bool] = ContextVar("staff_request", default=False)
 
 
 class StaffDatabaseRouter:
     def db_for_read(self, model, **hints):
-        return STAFF_DATABASE if _staff_request.get() else None
+        return OWNER_DATABASE if _staff_request.get() else None
 
     def db_for_write(self, model, **hints):
-        return STAFF_DATABASE if _staff_request.get() else None
+        return OWNER_DATABASE if _staff_request.get() else None
 
     def allow_relation(self, obj1, obj2, **hints):
         return True

@@ -7,14 +7,15 @@ TENANT_RATE_LIMITS, e.g. `pro=1200/min`). Logins count per client address
 shares that budget (tenants.middleware.StaffDatabaseMiddleware). Over the limit: 429 with
 `Retry-After` (DRF's Throttled).
 
-Fixed windows with one atomic counter per window in Django's cache (`add` +
-`incr`): O(1) per request, unlike DRF's SimpleRateThrottle, which keeps every
+Fixed windows with one atomic counter per window in Django's cache, which is
+Redis (settings CACHES): `INCR` and `EXPIRE` in one MULTI/EXEC, so every
+gunicorn worker and every process counts against the same number and the
+limit is exact however many workers serve (tests/tenants/test_rate_limits_shared.py).
+O(1) per request, unlike DRF's SimpleRateThrottle, which keeps every
 request's timestamp (6,000 of them for an enterprise tenant). The price is
 that a client can spend up to two windows' worth across a window boundary.
-The counters live in the configured cache (CACHE_URL); with the default
-local-memory cache each gunicorn worker counts on its own, so the effective
-limit is the rate times the workers: point CACHE_URL at a shared cache (e.g.
-Redis) to make it exact.
+The counter keys go through the cache's tenant-aware key function
+(tenants.cache_keys); another cache backend falls back to `add` + `incr`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import functools
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
@@ -51,14 +53,30 @@ def spend(key: str, rate: str | None) -> float | None:
     allowed, period = limit
     now = time.time()
     window = int(now // period)
-    counter = f"{key}:{window}"
-    cache.add(counter, 0, timeout=period + 1)
-    try:
-        used = cache.incr(counter)
-    except ValueError:  # evicted between add and incr
-        cache.set(counter, 1, timeout=period + 1)
-        used = 1
+    used = _count(f"{key}:{window}", timeout=period + 1)
     return None if used <= allowed else (window + 1) * period - now
+
+
+def _count(counter: str, timeout: int) -> int:
+    """Add one to `counter` and return the new value, atomically across processes."""
+    cache = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(cache, RedisCache):
+        key = cache.make_and_validate_key(counter)
+        # Django's RedisCache.incr is EXISTS then INCR (two round trips, and a
+        # key that expires in between would live on without a TTL): one
+        # transaction does both steps at once.
+        client = cache._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+        with client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, timeout)
+            used, _ = pipe.execute()
+        return int(used)
+    cache.add(counter, 0, timeout=timeout)
+    try:
+        return cache.incr(counter)
+    except ValueError:  # evicted between add and incr
+        cache.set(counter, 1, timeout=timeout)
+        return 1
 
 
 class FixedWindowThrottle(BaseThrottle):

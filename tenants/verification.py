@@ -18,10 +18,10 @@ from tenants.constants import (
     BYPASS_ROLE,
     INSERT_POLICY,
     ISOLATION_POLICY,
+    OWNER_DATABASE,
     TENANT_SETTING,
-    TENANT_TABLES,
 )
-from tenants.routers import STAFF_DATABASE
+from tenants.registry import tenant_tables
 
 
 @dataclass
@@ -52,14 +52,14 @@ FROM pg_roles WHERE rolname = %(app)s
 
 def rls_findings() -> list[Finding]:
     findings: list[Finding] = []
-    with connections[STAFF_DATABASE].cursor() as cursor:
+    with connections[OWNER_DATABASE].cursor() as cursor:
         cursor.execute(
-            TABLE_SECURITY_SQL, {"tables": list(TENANT_TABLES), "app": APP_ROLE, "isolation": ISOLATION_POLICY}
+            TABLE_SECURITY_SQL, {"tables": list(tenant_tables()), "app": APP_ROLE, "isolation": ISOLATION_POLICY}
         )
         rows = {row[0]: row[1:] for row in cursor.fetchall()}
         cursor.execute(APP_ROLE_SQL, {"app": APP_ROLE, "bypass": BYPASS_ROLE})
         role = cursor.fetchone()
-    for table in TENANT_TABLES:
+    for table in tenant_tables():
         if table not in rows:
             findings.append(Finding(table, "table exists", False, "missing"))
             continue
@@ -101,7 +101,7 @@ def _app_role_sees_nothing_without_tenant() -> list[Finding]:
         (current,) = cursor.fetchone()
         if current != APP_ROLE:
             return [Finding("default", f"DATABASE_URL connects as {APP_ROLE}", False, f"connects as {current}")]
-        for table in TENANT_TABLES:
+        for table in tenant_tables():
             # '' is what a pooled connection carries after a local setting ended.
             # Each probe is its own transaction (or savepoint), always rolled back.
             try:
@@ -122,8 +122,8 @@ def _app_role_sees_nothing_without_tenant() -> list[Finding]:
 def integrity_counts() -> list[tuple[str, int, int, int]]:
     """Per tenant table: (table, NULL tenant_id rows, orphan rows, rows whose user is in another tenant)."""
     results = []
-    with connections[STAFF_DATABASE].cursor() as cursor:
-        for table in TENANT_TABLES:
+    with connections[OWNER_DATABASE].cursor() as cursor:
+        for table in tenant_tables():
             t = sql.Identifier(table)
             query = sql.SQL(
                 "SELECT count(*) FILTER (WHERE x.tenant_id IS NULL), "

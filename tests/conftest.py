@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from django.core.cache import cache
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -24,6 +25,7 @@ from tenants.checks import runtime_role_problems
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
 from tests.factories import TenantFactory, UserFactory
+from tests.scratch import forget_cache_prefix
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -57,11 +59,15 @@ def assert_app_role(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Rate-limit counters live in the (local-memory) cache: none carry over between tests."""
-    cache.clear()
+def fresh_rate_limits(settings):
+    """The cache (rate-limit counters included) is the shared Redis: each test
+    gets a key prefix of its own, so nothing carries over between tests or
+    reaches another suite on the same Redis, and no FLUSHDB is ever needed.
+    Changing CACHES makes Django open the cache anew (setting_changed)."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     yield
-    cache.clear()
+    forget_cache_prefix(prefix)  # on the real Redis, even if a test pointed the cache away
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from tenants.servers import Server
@@ -90,6 +91,9 @@ def free_port() -> int:
 def gunicorn(dbname: str, *, workers: int = 1, threads: int = 1, **env: str) -> Iterator[str]:
     """Serve the project with gunicorn on loopback against `dbname`; yields the base URL."""
     port = free_port()
+    # Rate-limit counters of this server only (they live in the shared Redis):
+    # each server starts with full budgets, as each test did with a local cache.
+    env.setdefault("CACHE_KEY_PREFIX", f"test-server-{uuid.uuid4().hex[:8]}")
     log = tempfile.TemporaryFile()
     server = subprocess.Popen(
         [
@@ -128,6 +132,17 @@ def gunicorn(dbname: str, *, workers: int = 1, threads: int = 1, **env: str) -> 
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+        forget_cache_prefix(env["CACHE_KEY_PREFIX"])
+
+
+def forget_cache_prefix(prefix: str) -> None:
+    """Delete the keys a test server or test left in the shared Redis under `prefix`."""
+    from django.conf import settings
+
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        stale = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if stale:
+            client.delete(*stale)
 
 
 # load_demo's password for every demo user.

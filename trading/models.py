@@ -2,7 +2,7 @@
 
 Each row belongs to a user of its own tenant. The database enforces that with
 a composite key (tenant_id, user_id) -> users(tenant_id, id), written by
-tenants.operations.ReplaceUserForeignKey: a plain user_id key would be checked
+tenants.retrofit_operations.ReplaceUserForeignKey: a plain user_id key would be checked
 past RLS and let tenant A reference (and so probe) tenant B's users.
 """
 
@@ -155,6 +155,10 @@ class PortfolioSnapshot(TradingModel):
     class Meta(TradingModel.Meta):
         db_table = "portfolio_snapshots"
         indexes = tenant_indexes("snapshots")
+        constraints = [
+            # The natural key of the portfolio_snapshot job: a rerun writes nothing twice.
+            models.UniqueConstraint(fields=["tenant", "user", "taken_at"], name="portfolio_snapshots_natural_key"),
+        ]
 
 
 class RiskMetric(TradingModel):
@@ -170,6 +174,10 @@ class RiskMetric(TradingModel):
         indexes = tenant_indexes("risk")
         constraints = [
             models.CheckConstraint(condition=_in("metric", Metric), name="risk_metrics_metric_valid"),
+            # The natural key of the risk_metrics job: a rerun writes nothing twice.
+            models.UniqueConstraint(
+                fields=["tenant", "user", "metric", "window_days", "as_of"], name="risk_metrics_natural_key"
+            ),
         ]
 
 

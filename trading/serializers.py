@@ -3,7 +3,9 @@
 `id`, `tenant_id`, `user` and `created_at` are read-only: the tenant comes
 from the request's context and the owner from the authenticated user, so a
 `tenant_id` or `user` in a body is ignored and can never place or move a row.
-Field-level rules live here; rules across fields call trading.services.
+Field formats (symbols, positive quantities) live here; every rule that
+reads more than one field or another row (an order's terms, its status
+moves, one position per symbol) is trading.services', called from validate().
 """
 
 from __future__ import annotations
@@ -67,24 +69,14 @@ class OrderSerializer(TenantRowSerializer):
         read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "updated_at")
 
     def validate(self, attrs: dict) -> dict:
-        order_type = attrs.get("order_type", getattr(self.instance, "order_type", None))
-        limit_price = attrs["limit_price"] if "limit_price" in attrs else getattr(self.instance, "limit_price", None)
-        if order_type == models.OrderType.LIMIT and limit_price is None:
-            raise serializers.ValidationError({"limit_price": ["A limit order needs a limit_price."]})
-        if order_type == models.OrderType.MARKET and limit_price is not None:
-            raise serializers.ValidationError({"limit_price": ["A market order has no limit_price: send null."]})
+        services.order_check_terms(
+            attrs.get("order_type", getattr(self.instance, "order_type", None)),
+            attrs["limit_price"] if "limit_price" in attrs else getattr(self.instance, "limit_price", None),
+        )
         if self.instance is None:
-            if attrs.get("status", models.OrderStatus.NEW) != models.OrderStatus.NEW:
-                raise serializers.ValidationError({"status": ["A new order starts as 'new'."]})
+            services.order_check_new(attrs.get("status", models.OrderStatus.NEW))
         else:
-            if "status" in attrs:
-                services.order_check_transition(self.instance, attrs["status"])
-            # Once an order is working (or done) only its status moves: its
-            # terms are what the market saw.
-            if self.instance.status != models.OrderStatus.NEW and set(attrs) - {"status"}:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"An order that is {self.instance.status} can only change its status."]}
-                )
+            services.order_check_change(self.instance, attrs)
         return attrs
 
 
@@ -98,15 +90,11 @@ class PositionSerializer(TenantRowSerializer):
         read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "updated_at")
 
     def validate(self, attrs: dict) -> dict:
-        # One position per (tenant, user, symbol): the tenant and user are not
-        # fields, so DRF's UniqueTogetherValidator cannot see this one.
-        symbol = attrs.get("symbol", getattr(self.instance, "symbol", None))
-        user = self.context["request"].user if self.instance is None else self.instance.user
-        clash = models.Position.objects.filter(user=user, symbol=symbol)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError({"symbol": [f"A position in {symbol} already exists for this user."]})
+        services.position_check_unique(
+            self.context["request"].user if self.instance is None else self.instance.user,
+            attrs.get("symbol", getattr(self.instance, "symbol", None)),
+            instance=self.instance,
+        )
         return attrs
 
 
@@ -133,3 +121,15 @@ class AgentSignalSerializer(TenantRowSerializer):
     class Meta(TenantRowSerializer.Meta):
         model = models.AgentSignal
         fields = ("id", "tenant_id", "user", "agent_name", "symbol", "signal", "confidence", "rationale", "created_at")
+
+
+class AgentSignalBulkResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = AgentSignalSerializer(many=True)
+
+
+class BulkErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.DictField(), required=False, help_text="Field errors of each bad item, by its index."
+    )

@@ -1,15 +1,21 @@
-"""Domain rules that span more than one field: order status transitions and deletion.
+"""The trading rules, each in one place: an order's terms, its status moves, what may
+change once it is working, its deletion, and one position per user and symbol.
 
-Serializers call these; views stay declarative. Errors are DRF
-ValidationErrors with messages that say what is allowed.
+Serializers (validate) and views (perform_destroy) call these and hold no
+rule of their own. Errors are DRF ValidationErrors (400) or
+OrderNotDeletable (409), with messages that say what is allowed.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 
-from trading.models import Order, OrderStatus
+from tenants.context import require_tenant_id
+from trading.models import AgentSignal, Order, OrderStatus, OrderType, Position
 
 # Which status an order may move to from each status. Final states map to nothing.
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -21,6 +27,38 @@ ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
 }
+
+
+def order_check_terms(order_type: str | None, limit_price: Decimal | None) -> None:
+    """A limit order has a limit price; a market order has none."""
+    if order_type == OrderType.LIMIT and limit_price is None:
+        raise ValidationError({"limit_price": ["A limit order needs a limit_price."]})
+    if order_type == OrderType.MARKET and limit_price is not None:
+        raise ValidationError({"limit_price": ["A market order has no limit_price: send null."]})
+
+
+def order_check_new(status: str) -> None:
+    if status != OrderStatus.NEW:
+        raise ValidationError({"status": ["A new order starts as 'new'."]})
+
+
+def order_check_change(order: Order, changes: dict) -> None:
+    """A status move must be allowed; once working (or done) only the status moves:
+    its terms are what the market saw."""
+    if "status" in changes:
+        order_check_transition(order, changes["status"])
+    if order.status != OrderStatus.NEW and set(changes) - {"status"}:
+        raise ValidationError({"non_field_errors": [f"An order that is {order.status} can only change its status."]})
+
+
+def position_check_unique(user: object, symbol: str | None, *, instance: Position | None = None) -> None:
+    """One position per (tenant, user, symbol). The tenant and user are not
+    serializer fields, so DRF's UniqueTogetherValidator cannot see this one."""
+    clash = Position.objects.filter(user=user, symbol=symbol)
+    if instance is not None:
+        clash = clash.exclude(pk=instance.pk)
+    if clash.exists():
+        raise ValidationError({"symbol": [f"A position in {symbol} already exists for this user."]})
 
 
 def order_check_transition(order: Order, new_status: str) -> None:
@@ -50,3 +88,31 @@ def order_check_deletable(order: Order) -> None:
             f"An order that is {order.status} cannot be deleted"
             + (": cancel it instead." if ORDER_TRANSITIONS[order.status] else ": it is a record of what happened.")
         )
+
+
+def agent_signals_create_bulk(items: object, user, serializer_class) -> list[AgentSignal]:
+    """Validate every signal first, then insert them all in one statement (or none).
+
+    `items` is the request body: a JSON list of 1..AGENT_SIGNALS_BULK_MAX
+    signals. Any invalid item fails the whole request with a 400 that names
+    the bad items by their index in the list. One multi-row INSERT
+    (bulk_create), which is also what a Citus coordinator accepts under RLS.
+    """
+    limit = settings.AGENT_SIGNALS_BULK_MAX
+    if not isinstance(items, list):
+        raise ValidationError({"detail": "Send a JSON list of agent signals."})
+    if not 1 <= len(items) <= limit:
+        raise ValidationError({"detail": f"Send between 1 and {limit} agent signals per request, not {len(items)}."})
+    checked = [serializer_class(data=item) for item in items]
+    errors = {str(i): s.errors for i, s in enumerate(checked) if not s.is_valid()}
+    if errors:
+        raise ValidationError(
+            {
+                "detail": f"{len(errors)} of {len(items)} agent signals are invalid "
+                f"({'item' if len(errors) == 1 else 'items'} {', '.join(errors)}); none was saved.",
+                "errors": errors,
+            }
+        )
+    tenant_id = require_tenant_id()
+    signals = [AgentSignal(tenant_id=tenant_id, user=user, **s.validated_data) for s in checked]
+    return AgentSignal.objects.bulk_create(signals)

@@ -3,7 +3,10 @@ filters; the tenant scoping comes from TenantScopedViewSetMixin (the tenant
 manager) and, underneath, from RLS. Another tenant's id is simply not found:
 404 with the same body as an id that never existed."""
 
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from tenants.views import TenantScopedViewSetMixin
 from trading import filters, models, serializers, services
@@ -83,3 +86,20 @@ class AgentSignalViewSet(TenantRowViewSet):
     queryset = models.AgentSignal.objects.none()
     serializer_class = serializers.AgentSignalSerializer
     filterset_class = filters.AgentSignalFilter
+
+    @extend_schema(
+        summary="Create many agent signals at once",
+        description="A JSON list of 1 to AGENT_SIGNALS_BULK_MAX (default 500) signals, validated as a whole "
+        "and saved in one transaction: if any item is invalid nothing is saved, and the 400 names the bad "
+        "items by their index in `errors`.",
+        request=serializers.AgentSignalSerializer(many=True),
+        responses={
+            201: serializers.AgentSignalBulkResultSerializer,
+            400: OpenApiResponse(serializers.BulkErrorSerializer, description="Nothing was saved."),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="bulk", filter_backends=[], pagination_class=None)
+    def bulk(self, request):
+        created = services.agent_signals_create_bulk(request.data, request.user, self.get_serializer_class())
+        results = self.get_serializer(created, many=True).data
+        return Response({"count": len(created), "results": results}, status=status.HTTP_201_CREATED)

@@ -6,7 +6,7 @@ Run by bench.run with DATABASE_URL pointing at the bench database:
 The querysets come from trading.query_shapes, i.e. the viewsets' own code
 path; each plan is the second of two runs (the first warms the cache).
 Plans carry row estimates that describe other tenants' data: they belong in
-the repository's docs, never in a response to a tenant (NOTES).
+the repository's docs, never in a response to a tenant (docs/design.md).
 """
 
 from __future__ import annotations

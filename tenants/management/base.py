@@ -4,17 +4,19 @@ finding such as a gap in RLS, 2 bad arguments via CommandError)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
-from tenants.routers import STAFF_DATABASE
 
 # Tenant administration is platform work: it runs as the owner role.
-OWNER = STAFF_DATABASE
+# (OWNER is an older name of OWNER_DATABASE, kept for branches not yet merged.)
+OWNER = OWNER_DATABASE
 
 
 def tenant_by_slug(slug: str) -> Tenant:
-    tenant = Tenant.objects.using(OWNER).filter(slug=slug).first()
+    tenant = Tenant.objects.using(OWNER_DATABASE).filter(slug=slug).first()
     if tenant is None:
         raise CommandError(
             f"No tenant with slug '{slug}'. List them with: manage.py shell -c "
@@ -22,3 +24,8 @@ def tenant_by_slug(slug: str) -> Tenant:
             returncode=2,
         )
     return tenant
+
+
+def refused(what: str, exc: ValidationError) -> CommandError:
+    """A service's refusal as a command error (exit 2), its messages kept word for word."""
+    return CommandError(f"{what}: {'; '.join(exc.messages)}", returncode=2)

@@ -1,15 +1,18 @@
 """US-004: row-level security, enabled and forced, on all seven tenant tables.
 
 Deploy the tenant-setting code before this runs: old code would see 0 rows
-(NOTES). Roll back with `manage.py migrate tenants 0007` (scenario 2).
+(docs/design.md, "Rollout order"). Roll back with `manage.py migrate tenants 0007` (scenario 2).
 The temporary tenant_id defaults go first: from here every insert names its
 tenant, and one that does not fails instead of landing in the default tenant.
 """
 
 from django.db import migrations
 
-from tenants.constants import TENANT_TABLES
 from tenants.operations import DropTenantDefault, EnableTenantRLS
+
+# Frozen here: this migration must do the same thing forever, whatever tables
+# later migrations add (those enable RLS on their own tables).
+TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots", "risk_metrics", "agent_signals")
 
 
 class Migration(migrations.Migration):
@@ -20,7 +23,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        *(DropTenantDefault(table) for table in TENANT_TABLES),
+        *(DropTenantDefault(table) for table in TABLES),
         EnableTenantRLS("users"),
         EnableTenantRLS("trades"),
         EnableTenantRLS("positions"),

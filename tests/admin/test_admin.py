@@ -76,7 +76,9 @@ def test_platform_staff_logs_in(client, staff):
 
 def test_a_tenants_user_cannot_log_in_even_with_staff_flag_and_right_password(client, platform):
     acme = owner_tenant("acme")
-    owner_user(acme, "staff", is_staff=True, is_superuser=True)  # same name and password as platform staff would have
+    impostor = owner_user(acme, "staff")  # same name and password as platform staff would have
+    # Flags written past every rule (raw SQL, an old row): the login still refuses.
+    User.all_tenants.using(OWNER).filter(pk=impostor.pk).update(is_staff=True, is_superuser=True)
     response = admin_login(client, "staff")
     assert response.status_code == 200
     assert b"Please enter the correct username and password" in response.content
@@ -239,6 +241,48 @@ def test_only_superusers_can_grant_staff(staff_client, super_client, platform):
     super_client.post(f"/admin/tenants/user/{target.pk}/change/", change_form(target, is_staff="on"))
     target.refresh_from_db(using=OWNER)
     assert target.is_staff
+
+
+def test_making_a_customer_tenants_user_staff_is_refused_with_a_message(super_client, platform):
+    acme = owner_tenant("acme")
+    alice = owner_user(acme, "alice")
+    response = super_client.post(
+        f"/admin/tenants/user/{alice.pk}/change/", change_form(alice, is_staff="on", is_superuser="on")
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert b"Only users of the platform tenant" in response.content
+    assert b"&#x27;acme&#x27; is a customer tenant" in response.content
+    alice.refresh_from_db(using=OWNER)
+    assert (alice.is_staff, alice.is_superuser) == (False, False)
+
+
+def test_a_customer_tenants_user_cannot_be_saved_as_staff_by_any_path(platform):
+    from django.core.exceptions import ValidationError
+
+    acme = owner_tenant("acme")
+    with pytest.raises(ValidationError, match="can be staff"):
+        owner_user(acme, "mallory", is_staff=True)
+    alice = owner_user(acme, "alice")
+    alice.is_superuser = True
+    with pytest.raises(ValidationError, match="can be staff"):
+        alice.save(using=OWNER)
+    assert not User.all_tenants.using(OWNER).filter(tenant=acme, is_staff=True).exists()
+
+
+def test_the_platform_tenant_cannot_be_suspended_from_its_form(staff_client, platform):
+    response = staff_client.post(
+        f"/admin/tenants/tenant/{platform.pk}/change/",
+        {
+            "name": platform.name,
+            "slug": platform.slug,
+            "subscription_tier": platform.subscription_tier,
+            "status": "suspended",
+        },
+    )
+    assert response.status_code == 200
+    assert b"The platform tenant cannot be suspended" in response.content
+    platform.refresh_from_db(using=OWNER)
+    assert platform.status == Tenant.Status.ACTIVE
 
 
 def test_change_password_from_the_admin(staff_client):

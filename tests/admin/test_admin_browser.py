@@ -4,8 +4,10 @@ against gunicorn serving a committed scratch database.
 Staff log in, create a tenant, add a user to it, suspend the tenant, and the
 user's token (issued before the suspension) is refused with 403 on its next call.
 `scripts/browser-deps.sh` (run by `make test`) installs chromium and
-chromium-driver when they are missing. UPDATE_SCREENSHOTS=1 refreshes
-docs/img/admin-tenants.png from this run.
+chromium-driver when they are missing. The API docs page (Swagger UI) renders
+its operations in a browser with no internet: its assets are the project's
+own. UPDATE_SCREENSHOTS=1 refreshes docs/img/admin-tenants.png and
+docs/img/api-docs.png from this run.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.scratch import ROOT, gunicorn, manage, scratch_database
+from tests.scratch import ROOT, free_port, gunicorn, manage, scratch_database
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,8 +43,7 @@ def server():
             yield base
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def chromium(profile: Path, *flags: str) -> webdriver.Chrome:
     assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
         "chromium and chromium-driver are missing: run scripts/browser-deps.sh (make test does)"
     )
@@ -58,11 +60,33 @@ def browser(tmp_path_factory):
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1440,800",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        f"--user-data-dir={profile}",
+        *flags,
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def offline_browser(tmp_path_factory):
+    """A browser with no internet: every request but loopback goes to a proxy on a dead port."""
+    dead_port = free_port()  # bound and released: nothing listens there
+    driver = chromium(
+        tmp_path_factory.mktemp("chromium-offline-profile"),
+        f"--proxy-server=http://127.0.0.1:{dead_port}",
+        # Only the server under test is reached directly ("<-loopback>" stops
+        # Chromium's implicit loopback bypass; 127.0.0.1 is then listed alone).
+        "--proxy-bypass-list=<-loopback>;127.0.0.1",
+    )
     yield driver
     driver.quit()
 
@@ -142,3 +166,21 @@ def test_a_tenant_user_cannot_log_in_to_the_admin(server, browser):
     assert "Please enter the correct username and password" in error.text
     browser.get(f"{server}/admin/")
     assert browser.find_element(By.ID, "login-form")  # still not logged in
+
+
+def test_api_docs_render_every_operation_with_no_internet(server, offline_browser, tmp_path):
+    # The page's own scripts must come from the project: a CDN is unreachable here.
+    with pytest.raises(WebDriverException, match="ERR_PROXY_CONNECTION_FAILED"):
+        offline_browser.get("https://cdn.jsdelivr.net/npm/swagger-ui-dist/swagger-ui.css")
+
+    offline_browser.get(f"{server}/api/docs/")
+    source = offline_browser.page_source
+    assert "cdn.jsdelivr.net" not in source and "unpkg.com" not in source
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in source
+    operations = offline_browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")  # waits for the render
+    paths = {element.text.replace("\u200b", "") for element in operations}
+    assert {"/api/trades/", "/api/orders/{id}/", "/api/auth/token/"} <= paths, paths
+    shot = tmp_path / "api-docs.png"
+    assert offline_browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(shot, ROOT / "docs" / "img" / "api-docs.png")

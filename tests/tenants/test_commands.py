@@ -1,4 +1,4 @@
-"""Management commands (CONTRACT section 7): they run as the owner role, so these
+"""The tenant management commands (README, "Operating it"): they run as the owner role, so these
 tests use the owner alias too, and read results back through it."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from tenants import services
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 
@@ -42,8 +43,10 @@ def test_create_tenant_prints_its_id_and_applies_the_tier():
     ],
 )
 def test_bad_arguments_are_clear_errors(args, message):
-    with pytest.raises(CommandError, match=message):
+    services.platform_tenant()
+    with pytest.raises(CommandError, match=message) as refused:
         run(*args)
+    assert refused.value.returncode == 2
 
 
 def test_duplicate_slug_is_refused():
@@ -101,3 +104,30 @@ def test_load_demo_is_idempotent():
 
         assert Trade.objects.using("owner").count() == 50
         assert set(User.objects.using("owner").values_list("username", flat=True)) == {"alice", "arthur"}
+
+
+def test_every_project_command_documents_its_exit_status():
+    from django.core.management import get_commands, load_command_class
+
+    ours = {name: app for name, app in get_commands().items() if app in ("tenants", "trading")}
+    django_named = {"migrate", "sqlmigrate"}  # Django's own exit statuses, unchanged
+    undocumented = [
+        name
+        for name, app in sorted(ours.items())
+        if name not in django_named and "Exit status" not in load_command_class(app, name).help
+    ]
+    assert undocumented == []
+    assert {"createsuperuser", "changepassword", "rls_check", "backup_database"} <= ours.keys()
+
+
+def test_database_means_a_django_alias_and_database_names_have_their_own_flag():
+    from django.core.management import get_commands, load_command_class
+
+    for name, app in get_commands().items():
+        if app not in ("tenants", "trading"):
+            continue
+        parser = load_command_class(app, name).create_parser("manage.py", name)
+        for action in parser._actions:
+            if "--database" in action.option_strings:
+                assert action.choices is None or set(action.choices) >= {"default", "owner"}, name
+                assert action.default in ("default", "owner"), name

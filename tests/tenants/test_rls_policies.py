@@ -11,9 +11,12 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
-from tenants.constants import BYPASS_ROLE, INSERT_POLICY, ISOLATION_POLICY, TENANT_TABLES
+from tenants.constants import BYPASS_ROLE, INSERT_POLICY, ISOLATION_POLICY
 from tenants.context import tenant_context
+from tenants.registry import tenant_tables
 from tests.factories import FACTORY_BY_TABLE, UserFactory
+
+TENANT_TABLES = tenant_tables()
 
 pytestmark = pytest.mark.django_db
 

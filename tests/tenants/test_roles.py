@@ -8,7 +8,10 @@ import pytest
 from django.db import connection
 
 from tenants.checks import check_runtime_role_cannot_bypass_rls, runtime_role_problems
-from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_ROLE, TENANT_TABLES
+from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_ROLE
+from tenants.registry import tenant_tables
+
+TENANT_TABLES = tenant_tables()
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,12 @@ verbatim against the migrated test database, as the app role."""
 import pytest
 from django.db import connection, transaction
 
-from tenants.constants import DEFAULT_TENANT_ID, POLICY_NAMES, TENANT_TABLES
+from tenants.constants import DEFAULT_TENANT_ID, POLICY_NAMES
 from tenants.models import Tenant
+from tenants.registry import tenant_tables
 from tests.factories import TradeFactory, UserFactory
+
+TENANT_TABLES = tenant_tables()
 
 pytestmark = pytest.mark.django_db
 

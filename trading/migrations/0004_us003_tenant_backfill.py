@@ -1,8 +1,8 @@
 """US-003 step 3: each row takes its user's tenant, in committed batches by primary key.
 
 Needs US-002 done (users.tenant_id filled). Safe to re-run after an interruption.
-Batch size: TENANT_BACKFILL_BATCH_SIZE (default 5000; NOTES: 1k-5k rows keep
-writer stalls under ~50 ms).
+Batch size: TENANT_BACKFILL_BATCH_SIZE (default 5000; a few thousand rows keep
+writer stalls short: docs/design.md, "Zero-downtime DDL").
 """
 
 from django.db import migrations

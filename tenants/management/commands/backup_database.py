@@ -1,4 +1,4 @@
-"""`backup_database [--database NAME] [--file PATH]` (make backup): pg_dump with RLS forced,
+"""`backup_database [--db-name NAME] [--file PATH]` (make backup): pg_dump with RLS forced,
 with the row counts per table and tenant taken in the dump's own snapshot. Exit 2 on failure."""
 
 from datetime import UTC, datetime
@@ -8,19 +8,22 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from tenants.backups import backup
-from tenants.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 from tenants.servers import ToolError
 
 
 class Command(BaseCommand):
-    help = "Back up the database (custom format, every tenant's rows) with its row counts beside it."
+    help = (
+        "Back up a database as the owner role (custom format, every tenant's rows) with its row counts "
+        "beside it. Exit status: 0 written, 2 failed (pg_dump error, unknown database)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", help="database to dump (default: MIGRATION_DATABASE_URL's)")
+        parser.add_argument("--db-name", help="PostgreSQL database to dump (default: MIGRATION_DATABASE_URL's)")
         parser.add_argument("--file", help="dump path (default: backups/<database>-<UTC time>.dump)")
 
-    def handle(self, *args, database: str | None, file: str | None, **options):
-        dbname = database or settings.DATABASES[STAFF_DATABASE]["NAME"]
+    def handle(self, *args, db_name: str | None, file: str | None, **options):
+        dbname = db_name or settings.DATABASES[OWNER_DATABASE]["NAME"]
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         dump = Path(file or f"backups/{dbname}-{stamp}.dump")
         self.stdout.write(f"[backup] pg_dump {dbname} -> {dump} (counts in the same snapshot)")

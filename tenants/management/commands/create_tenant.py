@@ -2,14 +2,18 @@
 an unknown tier or an invalid name, with a message saying so; runs as the owner."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from tenants.management.base import OWNER
+from tenants import services
+from tenants.management.base import refused
 from tenants.models import Tenant
 
 
 class Command(BaseCommand):
-    help = "Create a tenant (a customer firm) and print its id."
+    help = (
+        "Create a tenant (a customer firm) and print its id. "
+        "Exit status: 0 created, 2 refused (duplicate slug, unknown tier, invalid name)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="URL-safe unique name, used at login (e.g. acme)")
@@ -17,14 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--tier", default=Tenant.Tier.PRO, help=f"one of {', '.join(Tenant.Tier.values)}")
 
     def handle(self, *args, slug: str, name: str, tier: str, **options):
-        if tier not in Tenant.Tier.values:
-            raise CommandError(f"Unknown tier '{tier}': choose one of {', '.join(Tenant.Tier.values)}.", returncode=2)
-        if Tenant.objects.using(OWNER).filter(slug=slug).exists():
-            raise CommandError(f"A tenant with slug '{slug}' already exists.", returncode=2)
-        tenant = Tenant(slug=slug, name=name, subscription_tier=tier)
         try:
-            tenant.full_clean(validate_unique=False)
+            tenant = services.tenant_create(slug=slug, name=name, tier=tier)
         except ValidationError as exc:
-            raise CommandError(f"Invalid tenant: {exc.message_dict}", returncode=2) from exc
-        tenant.save(using=OWNER)
+            raise refused("Invalid tenant", exc) from exc
         self.stdout.write(str(tenant.id))

@@ -1,19 +1,20 @@
 """`create_tenant_user <slug> <username> --password PW [--staff|--superuser]`: a user inside one tenant,
 written inside that tenant's context. Exit 2 on an unknown slug, a taken username, a weak password,
-or staff rights asked for outside the platform tenant."""
+or staff rights asked for outside the platform tenant (tenants.services holds that rule)."""
 
-from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from tenants.context import tenant_context
-from tenants.management.base import OWNER, tenant_by_slug
-from tenants.models import User
+from tenants import services
+from tenants.management.base import refused, tenant_by_slug
 
 
 class Command(BaseCommand):
-    help = "Create a user inside a tenant (usernames are unique per tenant)."
+    help = (
+        "Create a user inside a tenant (usernames are unique per tenant) and print its id. "
+        "Exit status: 0 created, 2 refused (unknown tenant, taken username, weak password, staff outside "
+        "the platform tenant)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="the tenant's slug")
@@ -29,22 +30,10 @@ class Command(BaseCommand):
         self, *args, slug: str, username: str, password: str, email: str, staff: bool, superuser: bool, **options
     ):
         tenant = tenant_by_slug(slug)
-        if (staff or superuser) and slug != settings.PLATFORM_TENANT_SLUG:
-            raise CommandError(
-                f"Only users of the platform tenant '{settings.PLATFORM_TENANT_SLUG}' can be staff; "
-                f"'{slug}' is a customer tenant.",
-                returncode=2,
-            )
-        user = User(tenant=tenant, username=username, email=email, is_staff=staff or superuser, is_superuser=superuser)
         try:
-            # Uniqueness is checked below, inside the tenant, on the owner connection.
-            user.full_clean(exclude=["password", "tenant"], validate_unique=False, validate_constraints=False)
-            validate_password(password, user)
+            user = services.user_create(
+                tenant=tenant, username=username, password=password, email=email, is_staff=staff, is_superuser=superuser
+            )
         except ValidationError as exc:
-            raise CommandError(f"Invalid user: {'; '.join(exc.messages)}", returncode=2) from exc
-        user.set_password(password)
-        with tenant_context(tenant, using=OWNER):
-            if User.objects.using(OWNER).filter(username=username).exists():
-                raise CommandError(f"Tenant '{slug}' already has a user '{username}'.", returncode=2)
-            user.save(using=OWNER)
+            raise refused("Invalid user", exc) from exc
         self.stdout.write(str(user.id))

@@ -7,10 +7,10 @@ for a deliberate check that the app role cannot migrate.
 
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
 
-from tenants.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 
 
 class Command(DjangoMigrateCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.set_defaults(database=STAFF_DATABASE)
+        parser.set_defaults(database=OWNER_DATABASE)

@@ -104,7 +104,10 @@ def one_line(query: str, width: int) -> str:
 
 
 class Command(BaseCommand):
-    help = "Save pg_stat_statements to FILE (snapshot), or compare the current figures with FILE (compare)."
+    help = (
+        "Save pg_stat_statements to FILE (snapshot), or compare the current figures with FILE (compare). "
+        "Exit status: 0 done, 1 queries flagged (with --fail-on-flag), 2 bad arguments or an unreadable FILE."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["snapshot", "compare"])

@@ -1,4 +1,4 @@
-"""`restore_database FILE [--database NEW] [--unchecked]` (make restore): restore into a new
+"""`restore_database FILE [--db-name NEW] [--unchecked]` (make restore): restore into a new
 database and compare its row counts per table and tenant with the backup's. Exit 1 when they
 differ, 2 when the restore could not run (missing file or counts, existing database, pg_restore error)."""
 
@@ -12,15 +12,19 @@ from tenants.servers import ToolError
 
 
 class Command(BaseCommand):
-    help = "Restore a backup into a NEW database and check its row counts against the backup's."
+    help = (
+        "Restore a backup into a NEW database and check its row counts against the backup's. "
+        "Exit status: 0 restored and counts match, 1 counts differ, 2 could not restore (missing file or "
+        "counts, existing database, pg_restore error)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the .dump written by make backup (its .counts beside it)")
-        parser.add_argument("--database", help="new database name (default: alphapulse_restored_<UTC time>)")
+        parser.add_argument("--db-name", help="new PostgreSQL database (default: alphapulse_restored_<UTC time>)")
         parser.add_argument("--unchecked", action="store_true", help="restore even without the .counts file")
 
-    def handle(self, *args, file: str, database: str | None, unchecked: bool, **options):
-        dbname = database or "alphapulse_restored_" + datetime.now(UTC).strftime("%Y%m%dt%H%M%Sz")
+    def handle(self, *args, file: str, db_name: str | None, unchecked: bool, **options):
+        dbname = db_name or "alphapulse_restored_" + datetime.now(UTC).strftime("%Y%m%dt%H%M%Sz")
         self.stdout.write(f"[restore] {file} -> new database {dbname}")
         try:
             differences = restore(Path(file), dbname, unchecked=unchecked)
@@ -30,7 +34,7 @@ class Command(BaseCommand):
             self.stderr.write("[restore] ROW COUNTS DIFFER from the backup (- backup, + restored):")
             for line in differences:
                 self.stderr.write(f"    {line}")
-            raise SystemExit(1)
+            raise CommandError("row counts differ from the backup: see above", returncode=1)
         if unchecked:
             self.stderr.write("[restore] warning: restored WITHOUT a count check (--unchecked)")
         else:

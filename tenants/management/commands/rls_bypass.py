@@ -15,15 +15,14 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
 
-from tenants.constants import APP_ROLE, BYPASS_ROLE
-from tenants.management.base import OWNER
+from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_DATABASE
 
 
 @contextmanager
 def _own_owner_connection() -> Iterator[BaseDatabaseWrapper]:
     """A fresh autocommit owner connection: a role grant is cluster-wide and must
     take effect at once, never wait on (or roll back with) another transaction."""
-    connection = connections.create_connection(OWNER)
+    connection = connections.create_connection(OWNER_DATABASE)
     try:
         yield connection
     finally:
@@ -44,7 +43,10 @@ def set_app_role_bypass(enabled: bool) -> None:
 
 
 class Command(BaseCommand):
-    help = "Emergency: let the app role past row-level security (on), stop it (off), or show the state (status)."
+    help = (
+        "Emergency: let the app role past row-level security (on), stop it (off), or show the state (status). "
+        "Exit status: 0 done, 1 aborted at the confirmation prompt."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("state", choices=["on", "off", "status"])

@@ -1,7 +1,7 @@
 """`rls_check`: the seed's verification queries plus the runtime role's own check. Exit 1 on any
 gap (a tenant table without forced RLS or a policy, an app role that can get past them)."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from tenants.verification import rls_findings
 
@@ -9,7 +9,7 @@ from tenants.verification import rls_findings
 class Command(BaseCommand):
     help = (
         "Run the seed's RLS verification: every tenant table has forced RLS and its policies, "
-        "and the app role cannot get past them. Exit 1 on any gap."
+        "and the app role cannot get past them. Exit status: 0 enforced, 1 any gap (listed as FAIL)."
     )
 
     def handle(self, *args, **options):
@@ -20,6 +20,5 @@ class Command(BaseCommand):
             detail = f"  ({finding.detail})" if finding.detail and not finding.ok else ""
             self.stdout.write(f"{mark} {finding.subject:<20} {finding.check}{detail}")
         if failed:
-            self.stderr.write(self.style.ERROR(f"{len(failed)} of {len(findings)} checks failed."))
-            raise SystemExit(1)
+            raise CommandError(f"{len(failed)} of {len(findings)} checks failed.", returncode=1)
         self.stdout.write(self.style.SUCCESS(f"All {len(findings)} checks passed: RLS is enforced."))

@@ -9,18 +9,19 @@ from datetime import timedelta
 from decimal import Decimal
 
 import environ
-from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from tenants import services
+from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
+from tenants.management.base import refused
 from tenants.models import Tenant, User
-from tenants.routers import STAFF_DATABASE
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
 
-OWNER = STAFF_DATABASE  # platform work: the owner connection
 DEMO_TENANTS = [
     ("acme", "Acme Capital", "pro", ["alice", "arthur"]),
     ("globex", "Globex Trading", "starter", ["bob", "bianca"]),
@@ -34,7 +35,7 @@ def money(rng: random.Random, low: float, high: float, places: int = 2) -> Decim
 
 
 class Command(BaseCommand):
-    help = "Load demo tenants, users and trading data (idempotent)."
+    help = "Load demo tenants, users and trading data (idempotent). Exit status: 0 loaded, 2 refused by a tenant rule."
 
     def add_arguments(self, parser):
         parser.add_argument("--trades", type=int, default=2000, help="trades per tenant")
@@ -45,17 +46,18 @@ class Command(BaseCommand):
     def handle(self, *args, trades: int, password: str | None, **options):
         env = environ.Env()
         password = password or env.str("DEMO_PASSWORD", default="alphapulse-demo")
-        self._platform_staff(env)
-        for slug, name, tier, usernames in DEMO_TENANTS:
-            tenant, _ = Tenant.objects.using(OWNER).get_or_create(
-                slug=slug, defaults={"name": name, "subscription_tier": tier}
-            )
-            with tenant_context(tenant, using=OWNER):
-                users = [self._user(tenant, username, password) for username in usernames]
-                if Trade.objects.using(OWNER).exists():
-                    self.stdout.write(f"{slug}: demo data already there")
-                    continue
-                self._trading_rows(tenant, users, trades)
+        try:
+            self._platform_staff(env)
+            for slug, name, tier, usernames in DEMO_TENANTS:
+                tenant = services.tenant_get_or_create(slug=slug, name=name, tier=tier)
+                with tenant_context(tenant, using=OWNER_DATABASE):
+                    users = [self._user(tenant, username, password) for username in usernames]
+                    if Trade.objects.using(OWNER_DATABASE).exists():
+                        self.stdout.write(f"{slug}: demo data already there")
+                        continue
+                    self._trading_rows(tenant, users, trades)
+        except ValidationError as exc:  # e.g. an ADMIN_USERNAME that is not a valid username
+            raise refused("Refused", exc) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo tenants: {', '.join(t[0] for t in DEMO_TENANTS)}; users "
@@ -63,33 +65,36 @@ class Command(BaseCommand):
             )
         )
 
-    def _user(self, tenant: Tenant, username: str, password: str, **extra) -> User:
-        user = User.objects.using(OWNER).filter(username=username).first()
-        if user is None:
-            user = User(tenant=tenant, username=username, email=f"{username}@{tenant.slug}.example", **extra)
-            user.set_password(password)
-            user.save(using=OWNER)
-        return user
+    def _user(self, tenant: Tenant, username: str, password: str, *, staff: bool = False) -> User:
+        existing = services.users_named(username, tenant_slug=tenant.slug)
+        if existing:
+            return existing[0]
+        # Demo passwords are the operator's choice (DEMO_PASSWORD): not validated.
+        return services.user_create(
+            tenant=tenant,
+            username=username,
+            password=password,
+            email=f"{username}@{tenant.slug}.example",
+            is_staff=staff,
+            is_superuser=staff,
+            check_password=False,
+        )
 
     def _platform_staff(self, env: environ.Env) -> None:
         username = env.str("ADMIN_USERNAME", default="admin")
         admin_password = env.str("ADMIN_PASSWORD", default="")
-        platform, _ = Tenant.objects.using(OWNER).get_or_create(
-            slug=settings.PLATFORM_TENANT_SLUG,
-            defaults={"name": "AlphaPulse Platform", "subscription_tier": Tenant.Tier.ENTERPRISE},
-        )
+        platform = services.platform_tenant()
         if not admin_password:
             self.stdout.write("ADMIN_PASSWORD is not set: no staff user created.")
             return
-        with tenant_context(platform, using=OWNER):
-            if User.objects.using(OWNER).filter(username=username).exists():
-                return
-            self._user(platform, username, admin_password, is_staff=True, is_superuser=True)
+        if services.users_named(username, tenant_slug=platform.slug):
+            return
+        self._user(platform, username, admin_password, staff=True)
         self.stdout.write(
             self.style.WARNING(f"Staff user '{username}' created for /admin/; password: {admin_password} (from .env)")
         )
 
-    @transaction.atomic(using=OWNER)
+    @transaction.atomic(using=OWNER_DATABASE)
     def _trading_rows(self, tenant: Tenant, users: list[User], trade_count: int) -> None:
         rng = random.Random(tenant.slug)
         now = timezone.now()
@@ -109,7 +114,7 @@ class Command(BaseCommand):
             )
             for _ in tqdm(range(trade_count), desc=f"{tenant.slug} trades", leave=False, disable=None)
         ]
-        Trade.objects.using(OWNER).bulk_create(trades, batch_size=1000)
+        Trade.objects.using(OWNER_DATABASE).bulk_create(trades, batch_size=1000)
         orders = []
         for _ in range(trade_count // 5):
             kind = rng.choice(["market", "limit"])
@@ -124,8 +129,8 @@ class Command(BaseCommand):
                     status=rng.choice(["new", "filled", "cancelled", "partially_filled"]),
                 )
             )
-        Order.objects.using(OWNER).bulk_create(orders, batch_size=1000)
-        Position.objects.using(OWNER).bulk_create(
+        Order.objects.using(OWNER_DATABASE).bulk_create(orders, batch_size=1000)
+        Position.objects.using(OWNER_DATABASE).bulk_create(
             [
                 Position(
                     tenant=tenant,
@@ -138,24 +143,16 @@ class Command(BaseCommand):
                 for symbol in SYMBOLS
             ]
         )
-        PortfolioSnapshot.objects.using(OWNER).bulk_create(
-            [
-                row(
-                    PortfolioSnapshot,
-                    total_value=Decimal("1000000") + money(rng, -50000, 50000),
-                    cash=money(rng, 1000, 300000),
-                    positions_value=money(rng, 500000, 900000),
-                )
-                for _ in range(trade_count // 20)
-            ]
+        PortfolioSnapshot.objects.using(OWNER_DATABASE).bulk_create(
+            self._daily_snapshots(rng, tenant, users, now, days=60)
         )
-        RiskMetric.objects.using(OWNER).bulk_create(
-            [
-                row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
-                for _ in range(trade_count // 20)
-            ]
-        )
-        AgentSignal.objects.using(OWNER).bulk_create(
+        risk = {}  # by the job's natural key (tenant, user, metric, window_days, as_of)
+        for _ in range(trade_count // 20):
+            metric = row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
+            metric.as_of = metric.created_at
+            risk[(metric.user_id, metric.metric, metric.as_of)] = metric
+        RiskMetric.objects.using(OWNER_DATABASE).bulk_create(list(risk.values()))
+        AgentSignal.objects.using(OWNER_DATABASE).bulk_create(
             [
                 row(
                     AgentSignal,
@@ -168,3 +165,26 @@ class Command(BaseCommand):
             ]
         )
         self.stdout.write(f"{tenant.slug}: {trade_count} trades and related rows loaded")
+
+    @staticmethod
+    def _daily_snapshots(rng: random.Random, tenant: Tenant, users: list[User], now, days: int) -> list:
+        """One end-of-day snapshot per user for `days` days: a random walk the risk_metrics job can read."""
+        snapshots = []
+        for user in users:
+            cash = money(rng, 1000, 300000)
+            positions = money(rng, 500000, 900000)
+            for day in range(days, 0, -1):
+                positions = (positions * Decimal(str(1 + rng.gauss(0.0005, 0.015)))).quantize(Decimal("0.01"))
+                taken_at = (now - timedelta(days=day)).replace(hour=21, minute=0, second=0, microsecond=0)
+                snapshots.append(
+                    PortfolioSnapshot(
+                        tenant=tenant,
+                        user=user,
+                        cash=cash,
+                        positions_value=positions,
+                        total_value=cash + positions,
+                        taken_at=taken_at,
+                        created_at=taken_at,
+                    )
+                )
+        return snapshots

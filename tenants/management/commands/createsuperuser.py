@@ -1,0 +1,29 @@
+"""`manage.py createsuperuser`: a superuser of the platform tenant, the only tenant whose
+users may be staff (tenants.services). Interactive, or `--noinput` with
+DJANGO_SUPERUSER_USERNAME / _EMAIL / _PASSWORD, as Django users expect; the
+platform tenant is created when it does not exist yet. Runs as the owner.
+Exit 0 on success, 1 on any refusal (a taken username, a blank or invalid
+field), with Django's own messages."""
+
+from django.conf import settings
+from django.contrib.auth.management.commands.createsuperuser import Command as DjangoCreateSuperuserCommand
+
+from tenants import services
+from tenants.constants import OWNER_DATABASE
+
+
+class Command(DjangoCreateSuperuserCommand):
+    help = (
+        f"Create a superuser in the platform tenant '{settings.PLATFORM_TENANT_SLUG}' (usernames are unique per "
+        "tenant). Exit status: 0 created, 1 refused (the message says why)."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.set_defaults(database=OWNER_DATABASE)
+
+    def _validate_username(self, username, verbose_field_name, database):
+        # Django checks uniqueness across the whole table; ours is per tenant.
+        if username and services.users_named(username, tenant_slug=settings.PLATFORM_TENANT_SLUG, using=database):
+            return f"Error: the platform tenant already has a user '{username}'."
+        return super()._validate_username(username, verbose_field_name, database)  # type: ignore[misc]  # not in django-stubs

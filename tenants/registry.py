@@ -1,0 +1,48 @@
+"""Which tables hold one tenant's rows: discovered from the models, never listed.
+
+Every concrete `TenantModel` subclass in any installed app is a tenant table,
+so a new app's tenant model is checked (`rls_check`, the database check,
+`/health`), verified (`tenant_integrity`) and backed up with no change here;
+`tenants` never names another app's tables. Applied migrations do not call
+this: each freezes its own literal list, because a list that grows must not
+change what an old migration did.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.apps import apps
+from django.db import models
+
+from tenants.models import TenantModel
+
+
+def tenant_models() -> list[type[TenantModel]]:
+    """Concrete, managed TenantModel subclasses, each after the tenant models it references
+    (users before trades): the order to create, load or restore them in."""
+    found = [
+        model
+        for model in apps.get_models()
+        if issubclass(model, TenantModel) and model._meta.managed and not model._meta.proxy
+    ]
+    ordered: list[type[TenantModel]] = []
+
+    def visit(model: type[TenantModel], path: tuple[type[models.Model], ...]) -> None:
+        if model in ordered or model in path:  # placed already, or a cycle (self-reference)
+            return
+        for field in model._meta.concrete_fields:
+            target = field.related_model if field.is_relation else None
+            if target in found and target is not model:
+                visit(target, (*path, model))  # type: ignore[arg-type]
+        ordered.append(model)
+
+    for model in found:
+        visit(model, ())
+    return ordered
+
+
+@functools.cache
+def tenant_tables() -> tuple[str, ...]:
+    """The tenant tables' names, in foreign-key order (the app registry is fixed once loaded)."""
+    return tuple(model._meta.db_table for model in tenant_models())

@@ -20,12 +20,13 @@ REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# Production installs requirements.txt alone; this venv (make test, bench, run) takes the dev set too.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-venv: $(VENV)/.installed ## create .venv and install requirements.txt
+venv: $(VENV)/.installed ## create .venv and install requirements-dev.txt (runtime + tests, lint, bench)
 
 db-up: ## start the local PostgreSQL in .pgdata/ (installs it if missing), roles, database, .env
 	@$(DB_SCRIPT) up
@@ -87,10 +88,10 @@ BENCH_DB ?= alphapulse_bench
 REHEARSE_DB ?= alphapulse_rehearse
 
 bench-data: venv db-up ## (re)build the bench database (BENCH_DB=alphapulse_bench): migrate, COPY 1M trades in 100 skewed tenants, ANALYZE
-	$(PY) manage.py bench_data --db-name $(BENCH_DB)
+	PYTHONPATH=scripts $(PY) -m bench.data --db-name $(BENCH_DB)
 
-bench: venv db-up ## RLS ON vs OFF through gunicorn on the bench database -> docs/benchmarks/ (README.md, latency.png, plans.md)
-	PYTHONPATH=scripts $(PY) -m bench.run --db $(BENCH_DB)
+bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on copies of the bench database -> docs/benchmarks/
+	PYTHONPATH=scripts $(PY) -m bench.threeway --db $(BENCH_DB)
 
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)

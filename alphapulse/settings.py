@@ -120,6 +120,16 @@ DATABASES = {
 }
 # The owner creates the test database (tests/conftest.py); a distinct name lets
 # several suites run on one cluster at once.
+# The app connection checks no health before each request (a `SELECT 1`, one
+# round trip per request): the tenant middleware retries a request once when
+# its kept connection turns out dead before anything ran (tenants/middleware.py).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+# Server-side binding: statements reach PostgreSQL as `... = $1` with the
+# values apart, so pg_stat_activity and pg_stat_statements, readable by every
+# session of the app role, show no tenant's values. `SET LOCAL` takes no
+# parameters and is quoted by psycopg instead (tenants/db.py). The owner keeps
+# Django's default client-side binding: DDL takes no parameters either.
+DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
 DATABASES["owner"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default="test_alphapulse")}
 DATABASE_ROUTERS = ["tenants.routers.StaffDatabaseRouter"]
 

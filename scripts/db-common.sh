@@ -67,6 +67,10 @@ ALTER ROLE $APP_ROLE SET timezone = 'UTC';
 -- pg_temp last: a temp table can never shadow a tenant table for an
 -- unqualified name (tenants/privileges.py holds the app role's whole set).
 ALTER ROLE $APP_ROLE SET search_path = public, pg_temp;
+-- SET LOCAL app.current_tenant_id takes no parameters, so its text names the
+-- tenant: keep utility statements of the app role out of pg_stat_statements
+-- (tests/tenants/test_statement_visibility.py).
+ALTER ROLE $APP_ROLE SET pg_stat_statements.track_utility = off;
 -- The owner reads every role's statements in pg_stat_statements (query_stats);
 -- the app role reads none (they would show other tenants' queries).
 GRANT pg_read_all_stats TO $OWNER_ROLE;

@@ -15,7 +15,7 @@ Failure is closed: code that needs a tenant and runs outside any context gets
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from tenants.db import in_failed_transaction, set_tenant_setting
+from tenants.db import Query, in_failed_transaction, open_tenant_transaction, set_tenant_setting
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -64,6 +64,24 @@ def _as_tenant_id(tenant: Tenant | uuid.UUID | str) -> uuid.UUID:
 @contextmanager
 def tenant_context(tenant: Tenant | uuid.UUID | str, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[uuid.UUID]:
     """Run the block as `tenant`, in one transaction on connection `using`."""
+    with tenant_transaction(tenant, using=using) as (tenant_id, _):
+        yield tenant_id
+
+
+@contextmanager
+def tenant_transaction(
+    tenant: Tenant | uuid.UUID | str,
+    queries: Sequence[Query] = (),
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+) -> Iterator[tuple[uuid.UUID, list[tuple | None]]]:
+    """`tenant_context` whose opening round trip also runs `queries` (SQL, params).
+
+    BEGIN, the tenant setting and the queries travel together (tenants.db
+    open_tenant_transaction): RLS adds no round trip, and a request that
+    must look something up first (the middleware: tenant and user) pays one
+    trip for all of it. Yields the tenant id and the first row of each query.
+    """
     tenant_id = _as_tenant_id(tenant)
     previous = _current_tenant_id.get()
     token = _current_tenant_id.set(tenant_id)
@@ -73,9 +91,12 @@ def tenant_context(tenant: Tenant | uuid.UUID | str, *, using: str = DEFAULT_DB_
     nested = connection.in_atomic_block
     try:
         with transaction.atomic(using=using):
-            if settings.RLS_ENABLED:
-                set_tenant_setting(connection, tenant_id)
-            yield tenant_id
+            rows: list[tuple | None] = []
+            if settings.RLS_ENABLED or queries or not nested:
+                rows = open_tenant_transaction(
+                    connection, tenant_id, set_tenant=settings.RLS_ENABLED, begin=not nested, queries=queries
+                )
+            yield tenant_id, rows
             # Releasing a savepoint keeps a local setting until the top-level
             # transaction ends (docs/design.md): put the outer tenant back by hand. If
             # the block is marked for rollback, the rollback restores it and

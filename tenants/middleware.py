@@ -4,13 +4,21 @@ For every /api/ route except login, token refresh and the schema,
 TenantContextMiddleware
 1. verifies the bearer token with simplejwt (signature, expiry, type);
    `alg: none`, wrong keys, tampering, expiry -> 401;
-2. takes the `tenant_id` claim: missing, not a UUID, unknown tenant -> 401;
-   suspended tenant -> 403;
-3. enters tenant_context(tenant): opens the request's transaction and sets
-   app.current_tenant_id transaction-locally with a bound parameter;
-4. loads the token's user inside that context (so under RLS): a user that is
-   not in the claimed tenant -> 401, an inactive one -> 403;
-5. runs the view inside that same transaction; any 4xx/5xx rolls it back.
+2. takes the `tenant_id` and `user_id` claims: missing or not a UUID -> 401;
+3. enters tenant_transaction(claimed tenant) with the tenant and user lookups
+   riding in its opening round trip: BEGIN, `SET LOCAL
+   app.current_tenant_id`, the tenant row, the user row (under RLS), one
+   pipeline, one network round trip (tenants.db.open_tenant_transaction);
+   unknown tenant -> 401, suspended -> 403; a user that is not in the
+   claimed tenant -> 401, an inactive one -> 403. Both are read afresh on
+   every request, so a suspension or deactivation holds from the next one;
+4. runs the view inside that same transaction; any 4xx/5xx rolls it back.
+
+No health-check `SELECT 1` before each request (CONN_HEALTH_CHECKS is off for
+the app connection): when a kept connection turns out dead in that opening
+round trip (a database restart, a dropped idle connection), nothing has run
+yet, so the request is retried once on a new connection; a database that is
+still away answers 503 JSON.
 
 DRF authenticates later, inside the view; it takes the user found here
 (tenants.auth.TenantJWTAuthentication). All refusals are JSON {"detail"}.
@@ -24,14 +32,16 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from psycopg import sql
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from alphapulse.exceptions import database_failure_response
 from tenants.auth import TENANT_CLAIM
-from tenants.context import tenant_context
+from tenants.context import tenant_transaction
+from tenants.db import Query
 from tenants.models import Tenant, User
 from tenants.routers import _staff_request
 from tenants.throttling import LoginThrottle
@@ -78,31 +88,61 @@ def verified_claims(request: HttpRequest) -> AccessToken:
         raise Refused(401, f"Token rejected: {exc}") from exc
 
 
-def claimed_tenant(token: AccessToken) -> Tenant:
+def claimed_tenant_id(token: AccessToken) -> uuid.UUID:
     claim = token.get(TENANT_CLAIM)
     if not claim:
         raise Refused(401, "Token has no tenant_id claim.")
     try:
-        tenant_id = uuid.UUID(str(claim))
+        return uuid.UUID(str(claim))
     except ValueError as exc:
         raise Refused(401, "Token's tenant_id claim is not a UUID.") from exc
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
+
+
+def claimed_user_id(token: AccessToken) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])))
+    except ValueError as exc:
+        raise Refused(401, "Token's user_id claim is not a UUID.") from exc
+
+
+def _select_row(model: type[Tenant] | type[User], *where: str) -> str:
+    """SELECT <every column of model> FROM <its table> WHERE <col> = %s AND ..."""
+    columns = sql.SQL(", ").join(sql.Identifier(field.column) for field in model._meta.concrete_fields)
+    condition = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in where)
+    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(columns, sql.Identifier(model._meta.db_table), condition)
+    return query.as_string(None)
+
+
+# The user by tenant and id: the explicit tenant filter (which routes it on
+# Citus) as well as RLS, as the tenant-scoped manager would write it.
+TENANT_ROW_SQL = _select_row(Tenant, "id")
+USER_ROW_SQL = _select_row(User, "tenant_id", "id")
+
+
+def identity_queries(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[Query]:
+    """What the request must read before its view: the claimed tenant and the token's user."""
+    return [(TENANT_ROW_SQL, [tenant_id]), (USER_ROW_SQL, [tenant_id, user_id])]
+
+
+def _instance(model: type[Tenant] | type[User], row: tuple) -> Any:
+    names = [field.attname for field in model._meta.concrete_fields]
+    return model.from_db(DEFAULT_DB_ALIAS, names, row)
+
+
+def claimed_tenant(row: tuple | None) -> Tenant:
+    if row is None:
         raise Refused(401, "Token's tenant does not exist.")
+    tenant = _instance(Tenant, row)
     if not tenant.is_active:
         raise Refused(403, f"Tenant '{tenant.slug}' is suspended.")
     return tenant
 
 
-def claimed_user(token: AccessToken) -> User:
-    """The token's user, looked up inside the tenant context (so under RLS)."""
-    try:
-        user_id = uuid.UUID(str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])))
-    except ValueError as exc:
-        raise Refused(401, "Token's user_id claim is not a UUID.") from exc
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
+def claimed_user(row: tuple | None) -> User:
+    """The token's user, read inside the tenant transaction (so under RLS)."""
+    if row is None:
         raise Refused(401, "Token's user is not a user of its tenant.")
+    user = _instance(User, row)
     if not user.is_active:
         raise Refused(403, f"User '{user.username}' is inactive.")
     return user
@@ -115,23 +155,35 @@ class TenantContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(API_PREFIX) or request.path_info.startswith(PUBLIC_API_PREFIXES):
             return self.get_response(request)
+        kept = connections[DEFAULT_DB_ALIAS].connection  # the psycopg connection, if one is kept
+        progress: dict[str, bool] = {}
         try:
-            return self._as_tenant(request)
+            return self._as_tenant(request, progress)
         except Refused as refused:
             return refused.response()
         except (OperationalError, InterfaceError) as exc:
-            # The database went away (or a timeout fired) in our own queries or
-            # at COMMIT: 503 JSON at once; the connection is replaced on the
-            # next request (CONN_HEALTH_CHECKS), no worker restart needed.
-            response = database_failure_response(exc)
-            assert response is not None
-            return response
+            if kept is not None and kept.closed and not progress:
+                # The kept connection was dead before anything ran on it
+                # (Django has dropped it): once more, on a new connection.
+                # This replaces a health check before every request.
+                return self._retried(request)
+            return _database_failure(exc)
 
-    def _as_tenant(self, request: HttpRequest) -> HttpResponse:
+    def _retried(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self._as_tenant(request, {})
+        except Refused as refused:
+            return refused.response()
+        except (OperationalError, InterfaceError) as exc:
+            return _database_failure(exc)
+
+    def _as_tenant(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
         token = verified_claims(request)
-        tenant = claimed_tenant(token)
-        with tenant_context(tenant):
-            user = claimed_user(token)  # a Refused leaving the block rolls it back
+        tenant_id, user_id = claimed_tenant_id(token), claimed_user_id(token)
+        with tenant_transaction(tenant_id, identity_queries(tenant_id, user_id)) as (_, (tenant_row, user_row)):
+            progress["opened"] = True
+            # A Refused leaving the block rolls the transaction back.
+            tenant, user = claimed_tenant(tenant_row), claimed_user(user_row)
             scoped = cast(TenantHttpRequest, request)
             scoped.tenant = tenant
             scoped.tenant_user = user
@@ -143,6 +195,14 @@ class TenantContextMiddleware:
                 # and DRF only marks rollback under ATOMIC_REQUESTS.)
                 transaction.set_rollback(True)
         return response
+
+
+def _database_failure(exc: Exception) -> HttpResponse:
+    """The database went away (or a timeout fired) in our own queries or at
+    COMMIT: 503 JSON at once; the next request connects afresh."""
+    response = database_failure_response(exc)
+    assert response is not None
+    return response
 
 
 class StaffDatabaseMiddleware:

@@ -67,6 +67,8 @@ EXPECTED_ROLE_SETTINGS = (
     "idle_in_transaction_session_timeout",
     "TimeZone",
     "search_path",
+    # Keeps the app role's SET LOCAL texts (they name the tenant) out of pg_stat_statements.
+    "pg_stat_statements.track_utility",
 )
 # On a Citus coordinator the app role also carries the setting that forwards
 # its SET LOCAL of the tenant to the workers.

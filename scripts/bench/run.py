@@ -1,4 +1,4 @@
-"""`make bench`: what row-level security costs the API, ON vs OFF, on 1M trades.
+"""Sequential ON/OFF rounds (`python -m bench.run`; `make bench` runs bench.threeway).
 
 Against the bench database of `make bench-data` (BENCH_DB, default
 alphapulse_bench; never `alphapulse` nor a `test_*` database):
@@ -90,7 +90,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-interleaved", action="store_true", help="skip the interleaved twin-database check")
     parser.add_argument("--interleaved-requests", type=int, default=1000, help="per variant and scenario")
     parser.add_argument("--password", default=None, help="bench users' password (default: from bench-data)")
-    parser.add_argument("--docs", type=Path, default=DOCS)
+    # `make bench` is bench.threeway now; these sequential rounds report apart.
+    parser.add_argument("--docs", type=Path, default=DOCS / "rounds")
     return parser.parse_args()
 
 
@@ -119,18 +120,29 @@ def set_state(db: str, variant: str) -> float:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A free port on loopback: from BENCH_PORTS ("8130-8139") when set, else any."""
+    first, _, last = os.environ.get("BENCH_PORTS", "0-0").partition("-")
+    for port in range(int(first), int(last or first) + 1):
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise SystemExit(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
 
 
 class Server:
     """gunicorn on loopback against the bench database; stopped by its own pid only."""
 
-    def __init__(self, db: str, variant: str, workers: int, log: Path) -> None:
+    def __init__(
+        self, db: str, variant: str, workers: int, log: Path, settings_module: str = "alphapulse.settings"
+    ) -> None:
         self.port = free_port()
         env = db_env(
             db,
+            DJANGO_SETTINGS_MODULE=settings_module,
+            PYTHONPATH=str(ROOT / "scripts"),  # the floor's settings live in scripts/bench/floor
             RLS_ENABLED="true" if VARIANTS[variant][1] else "false",
             JWT_ACCESS_MINUTES="120",  # one login serves every round
             # The per-tenant throttle still runs (its cache counter is part of every request),

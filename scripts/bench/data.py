@@ -1,4 +1,6 @@
-"""`manage.py bench_data`: a dedicated benchmark database with 1M trades (make bench-data).
+"""`make bench-data` (`PYTHONPATH=scripts python -m bench.data`): a dedicated benchmark
+database with 1M trades. Bench tooling, not part of the product: it lives under
+scripts/bench/ and no production INSTALLED_APPS names it.
 
 Builds the database from scratch every time (default `alphapulse_bench`; the
 shared `alphapulse` database and any `test_*` one are refused), migrates it
@@ -51,7 +53,7 @@ from tenants.constants import TENANT_SETTING
 from tenants.registry import tenant_tables
 from tenants.servers import Server
 
-ROOT = Path(settings.BASE_DIR)
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "alphapulse_bench"
 PROTECTED_DBS = {"alphapulse", "postgres", "template0", "template1"}
 SYMBOLS = [
@@ -470,3 +472,17 @@ class Command(BaseCommand):
             "tenants": [{"slug": t.slug, "id": str(t.id), "users": len(t.users), "rows": t.rows} for t in tenants],
         }
         (out / "dataset.json").write_text(json.dumps(summary, indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Django's command machinery (arguments, --help, CommandError's exit code), outside manage.py."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alphapulse.settings")
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    Command().run_from_argv(["python -m bench.data", "bench_data", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    main()

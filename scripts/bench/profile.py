@@ -1,0 +1,153 @@
+"""Where one request's time goes, phase by phase, in process (no HTTP, no gunicorn).
+
+    PYTHONPATH=scripts python -m bench.profile --db alphapulse_bench_on [--settings bench.floor.settings]
+
+Runs each scenario's request --requests times through Django's test client
+against a bench database and times, per request: token verification, the
+opening round trip (BEGIN + SET LOCAL + tenant + user, tenants.db), every
+other query (Django's execute wrapper), COMMIT, serialization, rendering, and
+the rest (Django, DRF, middleware code); then the round trips of one more
+request (libpq's trace, tests/roundtrips.py). Prints medians in microseconds as a
+Markdown table (and JSON with --json). Timers add a few microseconds each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--settings", default="alphapulse.settings")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    return parser.parse_args()
+
+
+class Phases:
+    def __init__(self) -> None:
+        self.current: dict[str, float] = defaultdict(float)
+        self.depth: dict[str, int] = defaultdict(int)
+
+    def wrap(self, owner: Any, name: str, phase: str) -> None:
+        original: Callable = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if self.depth[phase]:
+                return original(*args, **kwargs)
+            self.depth[phase] += 1
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.current[phase] += time.perf_counter() - t0
+                self.depth[phase] -= 1
+
+        setattr(owner, name, timed)
+
+    def query(self, execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            if not self.depth["opening round trip"]:
+                words = sql.split()
+                after = [words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("FROM", "INTO", "UPDATE")]
+                label = f"query: {words[0]} {after[0] if after else ''}"
+                self.current[label] += time.perf_counter() - t0
+
+
+def main() -> None:
+    args = parse_args()
+    sys.path.insert(0, os.getcwd())
+    from bench.common import db_env
+
+    os.environ.update(db_env(args.db, DJANGO_SETTINGS_MODULE=args.settings, DEBUG="false"))
+    os.environ.setdefault("TENANT_RATE_LIMITS", ",".join(f"{t}=100000000/min" for t in ("free", "starter", "pro",
+                                                                                         "enterprise")))  # fmt: skip
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.test import Client
+    from rest_framework import renderers, serializers
+    from rest_framework_simplejwt import tokens
+
+    import tenants.context
+    from tenants.auth import tokens_for
+    from tenants.context import tenant_context
+    from tenants.models import Tenant, User
+    from tests.roundtrips import count_round_trips
+    from trading.models import Trade
+
+    phases = Phases()
+    phases.wrap(tokens.Token, "__init__", "token verification")
+    phases.wrap(tenants.context, "open_tenant_transaction", "opening round trip")
+    phases.wrap(BaseDatabaseWrapper, "commit", "COMMIT")
+    phases.wrap(serializers.ListSerializer, "to_representation", "serialization")
+    phases.wrap(serializers.Serializer, "to_representation", "serialization")
+    phases.wrap(renderers.JSONRenderer, "render", "rendering")
+
+    tenant = Tenant.objects.get(slug="bench-000")
+    with tenant_context(tenant):
+        user = User.objects.get(username="trader-0000")
+        trade = Trade.objects.order_by("-created_at").values_list("id", flat=True)[10]
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
+    scenarios = {
+        "list": lambda: client.get("/api/trades/?page_size=50"),
+        "detail": lambda: client.get(f"/api/trades/{trade}/"),
+        "create": lambda: client.post(
+            "/api/trades/",
+            {"symbol": "ZZ-BENCH", "side": "buy", "quantity": "1.5", "price": "10.5"},
+            content_type="application/json",
+        ),  # fmt: skip
+        "update": lambda: client.patch(f"/api/trades/{trade}/", {"quantity": "2.5"}, content_type="application/json"),
+    }
+    report: dict[str, dict[str, float]] = {}
+    with connection.execute_wrapper(phases.query):
+        for name, call in scenarios.items():
+            samples: dict[str, list[float]] = defaultdict(list)
+            for i in range(args.requests + 20):
+                phases.current = defaultdict(float)
+                t0 = time.perf_counter()
+                response = call()
+                total = time.perf_counter() - t0
+                assert response.status_code in (200, 201), response.content[:200]
+                if i < 20:
+                    continue  # warm-up
+                measured = dict(phases.current)
+                measured["other (Django, DRF, middleware)"] = total - sum(measured.values())
+                measured["total"] = total
+                for phase, seconds in measured.items():
+                    samples[phase].append(seconds * 1e6)
+            report[name] = {phase: sorted(v)[len(v) // 2] for phase, v in samples.items()}
+    for name, call in scenarios.items():
+        # Round trips of one more request, from libpq's trace (tests/roundtrips.py).
+        with count_round_trips(connection) as trips:
+            call()
+        report[name]["round trips"] = trips.count
+    if args.json:
+        print(json.dumps(report))
+        return
+    phases_seen = sorted({p for r in report.values() for p in r if p not in ("total", "round trips")})
+    phases_seen += ["total", "round trips"]
+    print(f"median microseconds per request, {args.requests} requests, settings {args.settings}, db {args.db}\n")
+    print("| phase | " + " | ".join(report) + " |")
+    print("|---|" + "---|" * len(report))
+    for phase in phases_seen:
+        print(f"| {phase} | " + " | ".join(f"{report[s].get(phase, 0):.0f}" for s in report) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""RLS costs no round trip: list, detail, create and update of trades make exactly as
+many round trips to PostgreSQL with RLS on as with it off (scenario 1: RLS_ENABLED
+false and the app role in rls_bypass_role).
+
+Counted from libpq's protocol trace (tests/roundtrips.py), on committed rows and
+real transactions: these tests run outside pytest-django's per-test transaction,
+so every request sends its own BEGIN and COMMIT, as under gunicorn. Before each
+request the connection goes through what Django's request_started does
+(`close_if_unusable_or_obsolete`), which the test client skips: a health check
+(CONN_HEALTH_CHECKS) would be counted like in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from tenants.auth import tokens_for
+from tenants.management.commands.rls_bypass import app_role_bypasses, set_app_role_bypass
+from tenants.models import User
+from tests.roundtrips import RoundTrips, count_round_trips
+
+SYMBOL = "RT-PROBE"
+INSERT_TENANT = (
+    "INSERT INTO tenants (id, name, slug, subscription_tier, status, created_at, updated_at) "
+    "VALUES (%s, 'Round trips', %s, 'pro', 'active', now(), now())"
+)
+INSERT_USER = (
+    "INSERT INTO users (id, tenant_id, password, username, email, is_active, is_staff, is_superuser, created_at) "
+    "VALUES (%s, %s, '', 'rt-user', '', true, false, false, now())"
+)
+INSERT_TRADE = (
+    "INSERT INTO trades (id, tenant_id, user_id, created_at, symbol, side, quantity, price, executed_at) "
+    "VALUES (%s, %s, %s, now(), %s, 'buy', 1, 10, now())"
+)
+
+
+@pytest.fixture(scope="module")
+def committed(django_db_setup, django_db_blocker) -> Iterator[dict]:
+    """A tenant, its user and a trade, committed by the owner; removed afterwards."""
+    tenant, user, trade = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with django_db_blocker.unblock():
+        owner = connections["owner"]
+        with owner.cursor() as cursor:
+            cursor.execute(INSERT_TENANT, [tenant, f"rt-{tenant.hex[:8]}"])
+            cursor.execute(INSERT_USER, [user, tenant])
+            cursor.execute(INSERT_TRADE, [trade, tenant, user, SYMBOL])
+        try:
+            token = tokens_for(User(id=user, tenant_id=tenant))["access"]
+            yield {"tenant": tenant, "trade": trade, "token": token}
+        finally:
+            set_app_role_bypass(False)
+            connections["default"].close()
+            with owner.cursor() as cursor:
+                cursor.execute("DELETE FROM trades WHERE tenant_id = %s", [tenant])
+                cursor.execute("DELETE FROM users WHERE tenant_id = %s", [tenant])
+                cursor.execute("DELETE FROM tenants WHERE id = %s", [tenant])
+
+
+def request(client: APIClient, scenario: str, trade: uuid.UUID):
+    if scenario == "list":
+        return client.get("/api/trades/?page_size=50"), 200
+    if scenario == "detail":
+        return client.get(f"/api/trades/{trade}/"), 200
+    if scenario == "update":
+        return client.patch(f"/api/trades/{trade}/", {"quantity": "2.5"}, format="json"), 200
+    body = {"symbol": SYMBOL, "side": "sell", "quantity": "1.5", "price": "12.25"}
+    return client.post("/api/trades/", body, format="json"), 201
+
+
+def trips_of(committed: dict, scenario: str) -> RoundTrips:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {committed['token']}")
+    connection = connections["default"]
+    request(client, scenario, committed["trade"])  # warm: the connection is open and reused
+    connection.close_if_unusable_or_obsolete()  # Django's request_started, skipped by the test client
+    with count_round_trips(connection) as trips:
+        response, expected = request(client, scenario, committed["trade"])
+    assert response.status_code == expected, response.content
+    if scenario == "list":
+        assert [row["id"] for row in response.json()["results"]][-1:] == [str(committed["trade"])]
+    assert trips.count > 0
+    return trips
+
+
+SCENARIOS = ("list", "detail", "create", "update")
+
+
+def test_rls_on_and_off_make_the_same_round_trips(committed, django_db_blocker, settings):
+    counts: dict[str, dict[str, RoundTrips]] = {"on": {}, "off": {}}
+    with django_db_blocker.unblock():
+        settings.RLS_ENABLED = True
+        assert not app_role_bypasses()
+        for scenario in SCENARIOS:
+            counts["on"][scenario] = trips_of(committed, scenario)
+        settings.RLS_ENABLED = False
+        set_app_role_bypass(True)
+        try:
+            for scenario in SCENARIOS:
+                counts["off"][scenario] = trips_of(committed, scenario)
+        finally:
+            set_app_role_bypass(False)
+    shown = json.dumps({v: {s: t.statements() for s, t in by.items()} for v, by in counts.items()}, indent=1)
+    on = {s: t.count for s, t in counts["on"].items()}
+    off = {s: t.count for s, t in counts["off"].items()}
+    print(f"round trips per request: on {on} off {off}")
+    assert on == off, shown
+
+
+def cut_the_socket(connection) -> None:
+    """What a database restart or a dropped idle connection leaves: a socket the server no longer answers."""
+    fd = connection.connection.pgconn.socket
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_kept_connection_that_died_is_replaced_within_the_request(committed, django_db_blocker):
+    """No health check before each request any more: the first round trip finds the dead
+    connection, nothing has run yet, and the request is served on a new one."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {committed['token']}")
+    with django_db_blocker.unblock():
+        connection = connections["default"]
+        assert client.get("/api/trades/").status_code == 200
+        old_pid = connection.connection.info.backend_pid
+        cut_the_socket(connection)
+        response = client.get("/api/trades/")
+        assert response.status_code == 200, response.content
+        assert str(committed["trade"]) in [row["id"] for row in response.json()["results"]]
+        assert connection.connection.info.backend_pid != old_pid
+
+
+def test_a_connection_that_dies_after_the_view_ran_is_a_503_not_a_retry(committed, django_db_blocker, monkeypatch):
+    """A failure once the view has run (here: at COMMIT) is never replayed: 503, and the next request is served."""
+    from trading.views import TradeViewSet
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {committed['token']}")
+    original = TradeViewSet.list
+    calls = []
+
+    def list_then_die(self, request, *args, **kwargs):
+        calls.append(1)
+        response = original(self, request, *args, **kwargs)
+        cut_the_socket(connections["default"])
+        return response
+
+    with django_db_blocker.unblock():
+        monkeypatch.setattr(TradeViewSet, "list", list_then_die)
+        response = client.get("/api/trades/")
+        assert response.status_code == 503, response.content
+        assert response.json()["detail"] == "The database is unavailable. Retry shortly."
+        assert len(calls) == 1
+        monkeypatch.setattr(TradeViewSet, "list", original)
+        assert client.get("/api/trades/").status_code == 200

@@ -64,6 +64,8 @@ class CreateAuditTable(Operation):
                 "FOR EACH STATEMENT EXECUTE FUNCTION {}()"
             ).format(t, fn),
             sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(t),
+            # Functions are executable by PUBLIC by default: the app role's set holds none of ours.
+            sql.SQL("REVOKE EXECUTE ON FUNCTION {}() FROM PUBLIC").format(fn),
             sql.SQL("REVOKE ALL ON {} FROM {}").format(t, app),
             sql.SQL("REVOKE ALL ON SEQUENCE {} FROM {}").format(sql.Identifier(f"{TABLE}_id_seq"), app),
             sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {} FROM {}").format(t, owner),

@@ -287,6 +287,10 @@ class ReshapeTenantPolicies(Operation):
     def state_forwards(self, app_label, state):
         pass
 
+    def resulting_rls(self) -> EnableTenantRLS:
+        """The EnableTenantRLS whose statements the table holds once this is applied (tenants.drift)."""
+        return EnableTenantRLS(self.table, current_tenant=self.new)
+
     def _reshape(self, schema_editor, old: str, new: str) -> None:
         statements = [
             *EnableTenantRLS(self.table, current_tenant=old).reverse_statements(),

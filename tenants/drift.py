@@ -32,6 +32,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
+from tenants.distribution_operations import ReshapeTenantPolicies
 from tenants.operations import EnableTenantRLS
 from tenants.registry import tenant_tables
 from tenants.routers import STAFF_DATABASE
@@ -100,7 +101,10 @@ def read_table_security(cursor, table: str) -> TableSecurity:
 
 
 def rls_operations_applied(alias: str = STAFF_DATABASE) -> dict[str, EnableTenantRLS]:
-    """Per table, the last EnableTenantRLS among the applied migrations (none: RLS is not expected)."""
+    """Per table, the last EnableTenantRLS among the applied migrations (none: RLS is not expected).
+
+    A later ReshapeTenantPolicies (the policy-shape migration) stands for the
+    EnableTenantRLS it leaves behind."""
     loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
     plan: list[tuple[str, str]] = []
     for leaf in sorted(loader.graph.leaf_nodes()):
@@ -111,6 +115,8 @@ def rls_operations_applied(alias: str = STAFF_DATABASE) -> dict[str, EnableTenan
             for operation in loader.graph.nodes[node].operations:
                 if isinstance(operation, EnableTenantRLS):
                     found[operation.table] = operation
+                elif isinstance(operation, ReshapeTenantPolicies):
+                    found[operation.table] = operation.resulting_rls()
     return found
 
 

@@ -1,7 +1,10 @@
-"""Another tenant's values never show in the statistics views every app session can read.
+"""Another tenant's values never show in the statistics views.
 
 All tenants share the app role, and a role sees the text of its own sessions'
-statements in pg_stat_activity and pg_stat_statements. With Django's default
+statements in pg_stat_activity and pg_stat_statements. The app role can no
+longer read either view (tests/tenants/test_privileges.py); this is the layer
+beneath that: even a reader that sees every session (the owner, which holds
+pg_read_all_stats) finds no tenant's values there. With Django's default
 client-side binding the values were part of that text (tenant B's INSERT,
 symbol included, showed to a session of tenant A). The app connection binds
 server-side (OPTIONS server_side_binding): the text holds $1, $2 ... and the
@@ -26,8 +29,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def other_session():
-    """A second session of the app role: what any other request (tenant A's) could read."""
-    session = connections.create_connection("default")
+    """A session that reads every role's statements (the owner, pg_read_all_stats)."""
+    session = connections.create_connection("owner")
     session.settings_dict["NAME"] = connection.settings_dict["NAME"]
     yield session
     session.close()

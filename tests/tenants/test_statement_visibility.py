@@ -24,7 +24,7 @@ from django.db import connection, connections
 from tenants.context import tenant_context
 from trading.models import Trade
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
 
 @pytest.fixture

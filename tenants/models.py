@@ -180,6 +180,11 @@ class TenantModel(models.Model):
 
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
         by_tenant = base_qs.filter(tenant_id=self.tenant_id)
+        # A row never changes tenant, so the UPDATE never sets tenant_id: with
+        # server-side binding Citus cannot prove `SET tenant_id = $1` equal to
+        # the routing `WHERE tenant_id = $2` and refuses the statement
+        # ("modifying the partition value of rows is not allowed").
+        values = [value for value in values if value[0].attname != "tenant_id"]
         return super()._do_update(by_tenant, using, pk_val, values, update_fields, forced_update)
 
     def delete(self, using=None, keep_parents=False):

@@ -52,7 +52,7 @@ MIDDLEWARE = [
     "platform_ops.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # First, so sessions and auth of /admin/ requests use the owner connection.
-    "tenants.middleware.StaffDatabaseMiddleware",
+    "tenants.http.middleware.StaffDatabaseMiddleware",
     # Serves the admin's static files under gunicorn (DEBUG is off).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -62,7 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so the tenant transaction wraps only the view.
-    "tenants.middleware.TenantContextMiddleware",
+    "tenants.http.middleware.TenantContextMiddleware",
 ]
 
 ROOT_URLCONF = "alphapulse.urls"
@@ -122,19 +122,19 @@ DATABASES = {
 # several suites run on one cluster at once.
 # The app connection checks no health before each request (a `SELECT 1`, one
 # round trip per request): the tenant middleware retries a request once when
-# its kept connection turns out dead before anything ran (tenants/middleware.py).
+# its kept connection turns out dead before anything ran (tenants/http/middleware.py).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 # Server-side binding: statements reach PostgreSQL as `... = $1` with the
 # values apart, so pg_stat_activity and pg_stat_statements, readable by every
 # session of the app role, show no tenant's values. `SET LOCAL` takes no
-# parameters and is quoted by psycopg instead (tenants/db.py). The owner keeps
+# parameters and is quoted by psycopg instead (tenants/database/tenant_setting.py). The owner keeps
 # Django's default client-side binding: DDL takes no parameters either.
 DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
 DATABASES["owner"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default="test_alphapulse")}
-DATABASE_ROUTERS = ["tenants.routers.StaffDatabaseRouter"]
+DATABASE_ROUTERS = ["tenants.database.routers.StaffDatabaseRouter"]
 
 AUTH_USER_MODEL = "tenants.User"
-AUTHENTICATION_BACKENDS = ["tenants.auth.PlatformStaffBackend"]
+AUTHENTICATION_BACKENDS = ["tenants.http.auth.PlatformStaffBackend"]
 # Usernames are unique per tenant (a global unique index would tell tenant A
 # which names exist in tenant B); PlatformStaffBackend scopes admin logins.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
@@ -162,12 +162,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.auth.TenantJWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.http.auth.TenantJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["alphapulse.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TenantTierThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.http.throttling.TenantTierThrottle"],
     "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
@@ -179,7 +179,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-# Requests per tenant by subscription tier (tenants/throttling.py); 429 with
+# Requests per tenant by subscription tier (tenants/http/throttling.py); 429 with
 # Retry-After beyond. Override as TENANT_RATE_LIMITS=free=60/min,pro=none,...
 TENANT_RATE_LIMITS = {
     "free": "120/min",
@@ -206,7 +206,7 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         # Every key made inside a tenant context carries the tenant (docs/jobs.md).
-        "KEY_FUNCTION": "tenants.cache_keys.tenant_cache_key",
+        "KEY_FUNCTION": "tenants.http.cache_keys.tenant_cache_key",
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="alphapulse"),
         "OPTIONS": {
             "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=2),
@@ -283,7 +283,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Zero-downtime migrations (tenants/ddl.py; docs/design.md, "Zero-downtime DDL").
+# Zero-downtime migrations (tenants/database/ddl.py; docs/design.md, "Zero-downtime DDL").
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)

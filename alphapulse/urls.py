@@ -3,8 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from platform_ops.metrics import metrics_view
-from tenants.health import health
-from tenants.urls import auth_urlpatterns, user_urlpatterns
+from tenants.http.health import health
+from tenants.http.urls import auth_urlpatterns, user_urlpatterns
 
 urlpatterns = [
     path("health", health, name="health"),

@@ -30,7 +30,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 from psycopg import sql
 
-from tenants.routers import STAFF_DATABASE
+from tenants.database.routers import STAFF_DATABASE
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

@@ -70,7 +70,7 @@ REFUSAL_REASONS = (
     "login_rate_limit",
     "other",
 )
-# What each refusal of tenants.middleware says first, and the reason label it gets.
+# What each refusal of tenants.http.middleware says first, and the reason label it gets.
 _DETAIL_PREFIXES = (
     ("Authentication credentials were not provided", "no_credentials"),
     ("Authorization header must be", "bad_auth_header"),

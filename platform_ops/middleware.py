@@ -3,7 +3,7 @@
 Outermost in MIDDLEWARE, so its duration covers every other middleware and a
 refusal by any of them is counted. It reads what the request and response
 already say: the resolver's route, the status, `request.tenant` (set by
-tenants.middleware for API requests), and for 401/403 the refusal's reason,
+tenants.http.middleware for API requests), and for 401/403 the refusal's reason,
 from a `refusal_reason` attribute on the response when one is set, else from
 the JSON `detail` (platform_ops.metrics.refusal_reason). It never changes a
 response except for adding `X-Request-ID`.

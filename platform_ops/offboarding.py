@@ -36,7 +36,7 @@ from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, verify_export
 from tenants.models import Tenant
 from tenants.registry import tenant_models
-from tenants.routers import STAFF_DATABASE
+from tenants.database.routers import STAFF_DATABASE
 
 STARTED, FINISHED = "tenant.offboard.started", "tenant.offboard.finished"
 DEFAULT_BATCH = 1000

@@ -43,7 +43,7 @@ from psycopg import sql
 
 from tenants.models import Tenant
 from tenants.registry import tenant_models
-from tenants.routers import STAFF_DATABASE
+from tenants.database.routers import STAFF_DATABASE
 
 FORMAT = "alphapulse-tenant-export"
 FORMAT_VERSION = 1

@@ -2,7 +2,7 @@
 
 Rules (staff only in the platform tenant, the platform tenant never
 suspended) are tenants.services' and the models': forms show their refusals
-as errors, actions as messages. Every admin request runs on the owner connection (tenants.routers), which holds
+as errors, actions as messages. Every admin request runs on the owner connection (tenants.database.routers), which holds
 rls_bypass_role: staff see every tenant, the API never does. Querysets come from
 `all_tenants`, Django's default manager, so no tenant context is needed here.
 """

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from tenants.db import Query, in_failed_transaction, open_tenant_transaction, set_tenant_setting
+from tenants.database.tenant_setting import Query, in_failed_transaction, open_tenant_transaction, set_tenant_setting
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -77,7 +77,7 @@ def tenant_transaction(
 ) -> Iterator[tuple[uuid.UUID, list[tuple | None]]]:
     """`tenant_context` whose opening round trip also runs `queries` (SQL, params).
 
-    BEGIN, the tenant setting and the queries travel together (tenants.db
+    BEGIN, the tenant setting and the queries travel together (tenants.database.tenant_setting
     open_tenant_transaction): RLS adds no round trip, and a request that
     must look something up first (the middleware: tenant and user) pays one
     trip for all of it. Yields the tenant id and the first row of each query.

@@ -2,7 +2,7 @@
 
 Two rules hold the platform together and live only here:
 - staff only in the platform tenant (PLATFORM_TENANT_SLUG): the admin logs in
-  platform users only (tenants.auth.PlatformStaffBackend), so a staff flag
+  platform users only (tenants.http.auth.PlatformStaffBackend), so a staff flag
   anywhere else would be a silently useless account, or a hole if that
   backend ever changed;
 - the platform tenant cannot be suspended: its users are the staff, and a

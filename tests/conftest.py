@@ -25,8 +25,8 @@ from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
 
-from tenants.auth import tokens_for
-from tenants.checks import runtime_role_problems
+from tenants.http.auth import tokens_for
+from tenants.database.checks import runtime_role_problems
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
 from tests import scratch

@@ -28,7 +28,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from tenants.auth import tokens_for
+from tenants.http.auth import tokens_for
 from tests.factories import OrderFactory, TradeFactory
 from trading.models import Order, Trade
 

@@ -1,6 +1,6 @@
 """TenantContextMiddleware and per-tenant login, through the whole HTTP stack.
 
-Every refusal of tenants/middleware.py (401: no/bad/forged/expired token, a
+Every refusal of tenants/http/middleware.py (401: no/bad/forged/expired token, a
 tenant_id claim that is missing, malformed or unknown, a user outside the
 claimed tenant; 403: suspended tenant, inactive user) answers JSON {"detail"}
 and carries none of the rows that exist for either tenant. Login and refresh
@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tenants.auth import LOGIN_FAILED, tokens_for
+from tenants.http.auth import LOGIN_FAILED, tokens_for
 from tenants.constants import TENANT_SETTING
 from tenants.context import current_tenant_id, tenant_context
 from tenants.models import Tenant, User

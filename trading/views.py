@@ -8,7 +8,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from tenants.views import TenantScopedViewSetMixin
+from tenants.http.views import TenantScopedViewSetMixin
 from trading import filters, models, serializers, services
 
 

@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from tenants.constants import TENANT_SETTING
 from tenants.registry import tenant_tables
-from tenants.servers import Server
+from tenants.database.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "alphapulse_bench"

@@ -4,7 +4,7 @@
 
 Runs each scenario's request --requests times through Django's test client
 against a bench database and times, per request: token verification, the
-opening round trip (BEGIN + SET LOCAL + tenant + user, tenants.db), every
+opening round trip (BEGIN + SET LOCAL + tenant + user, tenants.database.tenant_setting), every
 other query (Django's execute wrapper), COMMIT, serialization, rendering, and
 the rest (Django, DRF, middleware code); then the round trips of one more
 request (libpq's trace, tests/roundtrips.py). Prints medians in microseconds as a
@@ -85,7 +85,7 @@ def main() -> None:
     from rest_framework_simplejwt import tokens
 
     import tenants.context
-    from tenants.auth import tokens_for
+    from tenants.http.auth import tokens_for
     from tenants.context import tenant_context
     from tenants.models import Tenant, User
     from tests.roundtrips import count_round_trips

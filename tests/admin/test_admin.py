@@ -1,6 +1,6 @@
 """The staff admin: runs on the owner connection, platform staff only.
 
-Admin requests read and write through the `owner` alias (tenants.routers), so
+Admin requests read and write through the `owner` alias (tenants.database.routers), so
 the data these tests need is created there too; the app connection never sees
 it (each alias has its own test transaction), which is itself the point.
 """

@@ -19,7 +19,7 @@ import uuid
 import pytest
 from psycopg import sql
 
-from tenants.backups import row_counts
+from tenants.database.backups import row_counts
 from tenants.constants import APP_ROLE
 from tests.citus_layout import layout_problems
 from tests.scratch import FAST_HASHER, connect, manage, scratch_database

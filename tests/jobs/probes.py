@@ -10,7 +10,7 @@ from django.db import connection
 
 from jobs.tenant_tasks import PlatformTask, TenantTask
 from tenants.context import current_tenant_id
-from tenants.db import read_tenant_setting
+from tenants.database.tenant_setting import read_tenant_setting
 from trading.models import Trade
 
 

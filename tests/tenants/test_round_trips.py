@@ -22,7 +22,7 @@ import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
-from tenants.auth import tokens_for
+from tenants.http.auth import tokens_for
 from tenants.management.commands.rls_bypass import app_role_bypasses, set_app_role_bypass
 from tenants.models import User
 from tests.roundtrips import RoundTrips, count_round_trips

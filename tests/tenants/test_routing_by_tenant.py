@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tenants.bulk import bulk_insert
+from tenants.database.bulk import bulk_insert
 from tenants.context import tenant_context
 from tests.factories import TradeFactory
 from trading.models import Trade

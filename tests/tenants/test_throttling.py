@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from tenants.models import Tenant
-from tenants.throttling import parse_rate
+from tenants.http.throttling import parse_rate
 from tests.conftest import PASSWORD, bearer_client
 from tests.factories import TenantFactory, UserFactory
 

@@ -82,13 +82,13 @@ def test_a_long_lock_wait_ends_in_a_json_503_not_a_hang(client_a, user_a, monkey
 
 def test_a_timeout_in_the_middlewares_own_queries_is_a_json_503_too(client_a, monkeypatch):
     """The opening round trip (BEGIN, tenant setting, tenant and user lookups) runs too long."""
-    import tenants.middleware
+    import tenants.http.middleware
 
-    original = tenants.middleware.identity_queries
+    original = tenants.http.middleware.identity_queries
 
     def slow_lookups(tenant_id, user_id):
         return [("SELECT pg_sleep(30)", []), *original(tenant_id, user_id)]
 
     shorten("statement_timeout")
-    monkeypatch.setattr(tenants.middleware, "identity_queries", slow_lookups)
+    monkeypatch.setattr(tenants.http.middleware, "identity_queries", slow_lookups)
     assert_503(client_a.get("/api/trades/"), "statement_timeout")

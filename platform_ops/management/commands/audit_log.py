@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from platform_ops.models import AuditEntry
-from tenants.routers import STAFF_DATABASE
+from tenants.database.routers import STAFF_DATABASE
 
 RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

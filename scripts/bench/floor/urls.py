@@ -2,7 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from bench.floor.views import TradeViewSet
-from tenants.health import health
+from tenants.http.health import health
 
 router = SimpleRouter()
 router.register("trades", TradeViewSet, basename="trade")

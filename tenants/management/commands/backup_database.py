@@ -7,9 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.backups import backup
+from tenants.database.backups import backup
 from tenants.constants import OWNER_DATABASE
-from tenants.servers import ToolError
+from tenants.database.servers import ToolError
 
 
 class Command(BaseCommand):

@@ -3,14 +3,14 @@ move one tenant's shards (every tenant table, colocated) to another worker,
 online, as the cluster superuser (CITUS_ADMIN_DATABASE_URL). --isolate first splits the tenant onto shards of its
 own (isolate_tenant_to_new_shard), so the move takes no other tenant along.
 Refuses the logical-replication modes, which hang on the FORCE-RLS tables
-(tenants/shard_moves.py). Exit 2 when refused or on bad arguments."""
+(tenants/database/shard_moves.py). Exit 2 when refused or on bad arguments."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from tenants.management.base import OWNER, tenant_by_slug
-from tenants.shard_moves import (
+from tenants.database.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
     admin_connection,

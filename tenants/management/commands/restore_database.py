@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.backups import restore
-from tenants.servers import ToolError
+from tenants.database.backups import restore
+from tenants.database.servers import ToolError
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from tenants import services
-from tenants.bulk import bulk_insert
+from tenants.database.bulk import bulk_insert
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.management.base import refused

@@ -4,7 +4,7 @@ tenant's users (bearer token; TenantContextMiddleware has set the tenant before 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tenants.views import TenantTokenObtainView, TenantTokenRefreshView, UserViewSet
+from tenants.http.views import TenantTokenObtainView, TenantTokenRefreshView, UserViewSet
 
 auth_urlpatterns = [
     path("token/", TenantTokenObtainView.as_view(), name="token_obtain"),

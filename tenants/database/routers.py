@@ -1,7 +1,7 @@
 """Sends admin (staff) requests to the owner connection, everything else to the app role.
 
 The owner role holds rls_bypass_role, so the admin can see every tenant. Only
-requests under /admin/ (marked by tenants.middleware.StaffDatabaseMiddleware)
+requests under /admin/ (marked by tenants.http.middleware.StaffDatabaseMiddleware)
 and code that names `using("owner")` reach it; API requests never do.
 """
 
@@ -28,6 +28,6 @@ class StaffDatabaseRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         # The app role never migrates and may not even read django_migrations
-        # (tenants.privileges): Django's migration-history checks (makemigrations)
+        # (tenants.database.privileges): Django's migration-history checks (makemigrations)
         # then skip its connection instead of failing on it.
         return db != DEFAULT_DB_ALIAS

@@ -14,10 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.views import TokenViewBase
 
-from tenants.auth import TenantLoginSerializer, TenantRefreshSerializer
+from tenants.http.auth import TenantLoginSerializer, TenantRefreshSerializer
 from tenants.models import User
-from tenants.serializers import UserSerializer
-from tenants.throttling import LoginThrottle
+from tenants.http.serializers import UserSerializer
+from tenants.http.throttling import LoginThrottle
 
 
 class TenantScopedViewSetMixin:

@@ -288,7 +288,7 @@ class ReshapeTenantPolicies(Operation):
         pass
 
     def resulting_rls(self) -> EnableTenantRLS:
-        """The EnableTenantRLS whose statements the table holds once this is applied (tenants.drift)."""
+        """The EnableTenantRLS whose statements the table holds once this is applied (tenants.database.drift)."""
         return EnableTenantRLS(self.table, current_tenant=self.new)
 
     def _reshape(self, schema_editor, old: str, new: str) -> None:

@@ -28,7 +28,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
-from tenants.token_checks import checked_token
+from tenants.http.token_checks import checked_token
 
 TENANT_CLAIM = "tenant_id"
 LOGIN_FAILED = "Invalid tenant, username or password."
@@ -109,7 +109,7 @@ class TenantJWTAuthentication(BaseAuthentication):
 class PlatformStaffBackend(BaseBackend):
     """Admin login: staff users of the platform tenant only.
 
-    Runs on the admin request's owner connection (tenants.routers), which
+    Runs on the admin request's owner connection (tenants.database.routers), which
     holds the RLS bypass; hence .unscoped(), filtered to the platform tenant.
     """
 

@@ -8,7 +8,7 @@ TenantContextMiddleware
 3. enters tenant_transaction(claimed tenant) with the tenant and user lookups
    riding in its opening round trip: BEGIN, `SET LOCAL
    app.current_tenant_id`, the tenant row, the user row (under RLS), one
-   pipeline, one network round trip (tenants.db.open_tenant_transaction);
+   pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction);
    unknown tenant -> 401, suspended -> 403; a user that is not in the
    claimed tenant -> 401, an inactive one -> 403. Both are read afresh on
    every request, so a suspension or deactivation holds from the next one;
@@ -21,7 +21,7 @@ yet, so the request is retried once on a new connection; a database that is
 still away answers 503 JSON.
 
 DRF authenticates later, inside the view; it takes the user found here
-(tenants.auth.TenantJWTAuthentication). All refusals are JSON {"detail"}.
+(tenants.http.auth.TenantJWTAuthentication). All refusals are JSON {"detail"}.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from alphapulse.exceptions import database_failure_response
-from tenants.auth import TENANT_CLAIM
+from tenants.http.auth import TENANT_CLAIM
 from tenants.context import tenant_transaction
-from tenants.db import Query
+from tenants.database.tenant_setting import Query
 from tenants.models import Tenant, User
-from tenants.routers import _staff_request
-from tenants.throttling import LoginThrottle
-from tenants.token_checks import checked_token
+from tenants.database.routers import _staff_request
+from tenants.http.throttling import LoginThrottle
+from tenants.http.token_checks import checked_token
 
 API_PREFIX = "/api/"
 PUBLIC_API_PREFIXES = ("/api/auth/", "/api/schema/", "/api/docs/")
@@ -206,7 +206,7 @@ def _database_failure(exc: Exception) -> HttpResponse:
 
 
 class StaffDatabaseMiddleware:
-    """Routes /admin/ requests to the owner connection (tenants.routers)."""
+    """Routes /admin/ requests to the owner connection (tenants.database.routers)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -32,11 +32,11 @@ from django.db import DatabaseError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
-from tenants.distribution_operations import ReshapeTenantPolicies
+from tenants.database.distribution_operations import ReshapeTenantPolicies
 from tenants.operations import EnableTenantRLS
 from tenants.registry import tenant_tables
-from tenants.routers import STAFF_DATABASE
-from tenants.verification import Finding
+from tenants.database.routers import STAFF_DATABASE
+from tenants.database.verification import Finding
 
 SCRATCH_PREFIX = "drift_probe_"
 

@@ -4,7 +4,7 @@ Every authenticated API request counts against its *tenant* (not its user or
 IP), with the rate of the tenant's subscription tier (settings
 TENANT_RATE_LIMITS, e.g. `pro=1200/min`). Logins count per client address
 (LOGIN_RATE_LIMIT), which slows password guessing; the admin's login form
-shares that budget (tenants.middleware.StaffDatabaseMiddleware). Over the limit: 429 with
+shares that budget (tenants.http.middleware.StaffDatabaseMiddleware). Over the limit: 429 with
 `Retry-After` (DRF's Throttled).
 
 Fixed windows with one atomic counter per window in Django's cache, which is
@@ -15,7 +15,7 @@ O(1) per request, unlike DRF's SimpleRateThrottle, which keeps every
 request's timestamp (6,000 of them for an enterprise tenant). The price is
 that a client can spend up to two windows' worth across a window boundary.
 The counter keys go through the cache's tenant-aware key function
-(tenants.cache_keys); another cache backend falls back to `add` + `incr`.
+(tenants.http.cache_keys); another cache backend falls back to `add` + `incr`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from tenants.constants import OWNER_DATABASE
 from tenants.registry import tenant_tables
-from tenants.servers import Server, ToolError
+from tenants.database.servers import Server, ToolError
 
 COLUMNS = "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'"
 
@@ -139,7 +139,7 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False, into_empty: boo
             )
     with server.connect("postgres", autocommit=True) as admin:
         # A dump holds no database-level ACL: take TEMP from PUBLIC again, as
-        # migration tenants.0010 did on the original (tenants.privileges).
+        # migration tenants.0010 did on the original (tenants.database.privileges).
         admin.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
     with _restore_list(server, dump) as use_list:
         server.run(

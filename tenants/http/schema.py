@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class TenantJWTScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.auth.TenantJWTAuthentication"
+    target_class = "tenants.http.auth.TenantJWTAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):

@@ -34,9 +34,9 @@ from psycopg import sql
 from platform_ops import audit
 from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, verify_export
+from tenants.database.routers import STAFF_DATABASE
 from tenants.models import Tenant
 from tenants.registry import tenant_models
-from tenants.database.routers import STAFF_DATABASE
 
 STARTED, FINISHED = "tenant.offboard.started", "tenant.offboard.finished"
 DEFAULT_BATCH = 1000

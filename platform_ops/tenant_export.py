@@ -41,9 +41,9 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from psycopg import sql
 
+from tenants.database.routers import STAFF_DATABASE
 from tenants.models import Tenant
 from tenants.registry import tenant_models
-from tenants.database.routers import STAFF_DATABASE
 
 FORMAT = "alphapulse-tenant-export"
 FORMAT_VERSION = 1

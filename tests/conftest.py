@@ -25,10 +25,10 @@ from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
 
-from tenants.http.auth import tokens_for
-from tenants.database.checks import runtime_role_problems
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
+from tenants.database.checks import runtime_role_problems
+from tenants.http.auth import tokens_for
 from tests import scratch
 from tests.citus_layout import layout_problems
 from tests.factories import TenantFactory, UserFactory, delete_committed_tenants

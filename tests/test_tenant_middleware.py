@@ -24,9 +24,9 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tenants.http.auth import LOGIN_FAILED, tokens_for
 from tenants.constants import TENANT_SETTING
 from tenants.context import current_tenant_id, tenant_context
+from tenants.http.auth import LOGIN_FAILED, tokens_for
 from tenants.models import Tenant, User
 from tests.conftest import PASSWORD, bearer_client
 from tests.factories import TradeFactory, write_tenant

@@ -50,8 +50,8 @@ from psycopg import sql
 from tqdm import tqdm
 
 from tenants.constants import TENANT_SETTING
-from tenants.registry import tenant_tables
 from tenants.database.servers import Server
+from tenants.registry import tenant_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "alphapulse_bench"

@@ -85,8 +85,8 @@ def main() -> None:
     from rest_framework_simplejwt import tokens
 
     import tenants.context
-    from tenants.http.auth import tokens_for
     from tenants.context import tenant_context
+    from tenants.http.auth import tokens_for
     from tenants.models import Tenant, User
     from tests.roundtrips import count_round_trips
     from trading.models import Trade

@@ -26,8 +26,8 @@ import psycopg
 from psycopg import sql
 
 from tenants.constants import OWNER_DATABASE
-from tenants.registry import tenant_tables
 from tenants.database.servers import Server, ToolError
+from tenants.registry import tenant_tables
 
 COLUMNS = "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'"
 

@@ -33,10 +33,10 @@ from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
 from tenants.database.distribution_operations import ReshapeTenantPolicies
-from tenants.operations import EnableTenantRLS
-from tenants.registry import tenant_tables
 from tenants.database.routers import STAFF_DATABASE
 from tenants.database.verification import Finding
+from tenants.operations import EnableTenantRLS
+from tenants.registry import tenant_tables
 
 SCRATCH_PREFIX = "drift_probe_"
 

@@ -27,8 +27,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from tenants.context import tenant_context
-from tenants.models import Tenant, User
 from tenants.http.token_checks import checked_token
+from tenants.models import Tenant, User
 
 TENANT_CLAIM = "tenant_id"
 LOGIN_FAILED = "Invalid tenant, username or password."

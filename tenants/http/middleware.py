@@ -39,13 +39,13 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from alphapulse.exceptions import database_failure_response
-from tenants.http.auth import TENANT_CLAIM
 from tenants.context import tenant_transaction
-from tenants.database.tenant_setting import Query
-from tenants.models import Tenant, User
 from tenants.database.routers import _staff_request
+from tenants.database.tenant_setting import Query
+from tenants.http.auth import TENANT_CLAIM
 from tenants.http.throttling import LoginThrottle
 from tenants.http.token_checks import checked_token
+from tenants.models import Tenant, User
 
 API_PREFIX = "/api/"
 PUBLIC_API_PREFIXES = ("/api/auth/", "/api/schema/", "/api/docs/")

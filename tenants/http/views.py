@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework_simplejwt.views import TokenViewBase
 
 from tenants.http.auth import TenantLoginSerializer, TenantRefreshSerializer
-from tenants.models import User
 from tenants.http.serializers import UserSerializer
 from tenants.http.throttling import LoginThrottle
+from tenants.models import User
 
 
 class TenantScopedViewSetMixin:

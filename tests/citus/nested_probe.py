@@ -18,8 +18,8 @@ import uuid
 from django.db import connection, connections
 
 import tenants.context as context_module
-from tenants.database.bulk import bulk_insert
 from tenants.context import tenant_context
+from tenants.database.bulk import bulk_insert
 from tenants.models import Tenant, User
 from trading.models import Trade
 

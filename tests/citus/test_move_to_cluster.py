@@ -19,8 +19,8 @@ import uuid
 import pytest
 from psycopg import sql
 
-from tenants.database.backups import row_counts
 from tenants.constants import APP_ROLE
+from tenants.database.backups import row_counts
 from tests.citus_layout import layout_problems
 from tests.scratch import FAST_HASHER, connect, manage, scratch_database
 

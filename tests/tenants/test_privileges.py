@@ -21,8 +21,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
-from tenants.database.checks import check_app_role_privileges
 from tenants.constants import APP_ROLE
+from tenants.database.checks import check_app_role_privileges
 from tenants.database.privileges import Privilege, actual_privileges, privilege_problems
 from tests.scratch import connect, manage, scratch_database
 

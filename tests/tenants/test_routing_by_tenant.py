@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tenants.database.bulk import bulk_insert
 from tenants.context import tenant_context
+from tenants.database.bulk import bulk_insert
 from tests.factories import TradeFactory
 from trading.models import Trade
 

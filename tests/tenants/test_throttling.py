@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tenants.models import Tenant
 from tenants.http.throttling import parse_rate
+from tenants.models import Tenant
 from tests.conftest import PASSWORD, bearer_client
 from tests.factories import TenantFactory, UserFactory
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.database.backups import backup
 from tenants.constants import OWNER_DATABASE
+from tenants.database.backups import backup
 from tenants.database.servers import ToolError
 
 

@@ -9,7 +9,6 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.management.base import OWNER, tenant_by_slug
 from tenants.database.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
@@ -20,6 +19,7 @@ from tenants.database.shard_moves import (
     tenant_placement,
     tenants_sharing_shard,
 )
+from tenants.management.base import OWNER, tenant_by_slug
 
 
 def host_port(value: str) -> tuple[str, int]:

@@ -7,8 +7,14 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.database.shard_moves import (
+    SAFE_TRANSFER_MODE,
+    ShardMoveRefused,
+    admin_connection,
+    checked_transfer_mode,
+    rebalance,
+)
 from tenants.management.base import OWNER
-from tenants.database.shard_moves import SAFE_TRANSFER_MODE, ShardMoveRefused, admin_connection, checked_transfer_mode, rebalance
 
 
 class Command(BaseCommand):

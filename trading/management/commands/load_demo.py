@@ -16,9 +16,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from tenants import services
-from tenants.database.bulk import bulk_insert
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
+from tenants.database.bulk import bulk_insert
 from tenants.management.base import refused
 from tenants.models import Tenant, User
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade

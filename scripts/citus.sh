@@ -126,8 +126,18 @@ start_node() {
   dir="$(node_dir "$port")"
   is_running "$port" && return 0
   say "starting node 127.0.0.1:$port"
-  as_pg "$(pg_bindir)/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null \
-    || { tail -n 20 "$dir/server.log" >&2; die "node $port did not start (log above)"; }
+  # A port in 32768-60999 can be held for a moment as the local end of some
+  # client connection (the kernel's ephemeral range): "Address already in use"
+  # then clears within seconds, so try a few times before giving up.
+  local attempt
+  for attempt in 1 2 3 4 5 6; do
+    as_pg "$(pg_bindir)/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null && return 0
+    grep -q "Address already in use" "$dir/server.log" || break
+    say "port $port is busy; retrying in 5 s ($attempt/6)"
+    sleep 5
+  done
+  tail -n 20 "$dir/server.log" >&2
+  die "node $port did not start (log above)"
 }
 
 stop_node() {

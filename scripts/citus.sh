@@ -39,16 +39,7 @@ die() { printf '[citus] error: %s\n' "$*" >&2; exit 1; }
 
 pg_bindir() { dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)"; }
 
-as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-superuser() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
+# as_pg and superuser: scripts/db-common.sh.
 
 coordinator_dir() { echo "$CITUS_DIR/coordinator"; }
 worker_dir() { echo "$CITUS_DIR/worker-$1"; }
@@ -249,11 +240,13 @@ cmd_up() {
   write_admin_url
   cluster_redis up
   local port
+  # Every node up before any role SQL: on a cluster that was stopped, the
+  # coordinator already knows its workers and forwards ALTER ROLE to them.
   for port in $(all_ports); do
     init_node "$port"
     start_node "$port"
-    node_roles "$port"
   done
+  for port in $(all_ports); do node_roles "$port"; done
   prepare_database "$DB_NAME"
   say "ready: coordinator postgres://127.0.0.1:$CITUS_PORT/$DB_NAME, workers $(worker_ports | paste -sd, -) (${ENV_FILE#"$ROOT"/})"
 }

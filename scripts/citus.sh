@@ -39,16 +39,7 @@ die() { printf '[citus] error: %s\n' "$*" >&2; exit 1; }
 
 pg_bindir() { dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)"; }
 
-as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-superuser() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
+# as_pg and superuser: scripts/db-common.sh.
 
 coordinator_dir() { echo "$CITUS_DIR/coordinator"; }
 worker_dir() { echo "$CITUS_DIR/worker-$1"; }
@@ -126,8 +117,18 @@ start_node() {
   dir="$(node_dir "$port")"
   is_running "$port" && return 0
   say "starting node 127.0.0.1:$port"
-  as_pg "$(pg_bindir)/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null \
-    || { tail -n 20 "$dir/server.log" >&2; die "node $port did not start (log above)"; }
+  # A port in 32768-60999 can be held for a moment as the local end of some
+  # client connection (the kernel's ephemeral range): "Address already in use"
+  # then clears within seconds, so try a few times before giving up.
+  local attempt
+  for attempt in 1 2 3 4 5 6; do
+    as_pg "$(pg_bindir)/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null && return 0
+    grep -q "Address already in use" "$dir/server.log" || break
+    say "port $port is busy; retrying in 5 s ($attempt/6)"
+    sleep 5
+  done
+  tail -n 20 "$dir/server.log" >&2
+  die "node $port did not start (log above)"
 }
 
 stop_node() {
@@ -239,11 +240,13 @@ cmd_up() {
   write_admin_url
   cluster_redis up
   local port
+  # Every node up before any role SQL: on a cluster that was stopped, the
+  # coordinator already knows its workers and forwards ALTER ROLE to them.
   for port in $(all_ports); do
     init_node "$port"
     start_node "$port"
-    node_roles "$port"
   done
+  for port in $(all_ports); do node_roles "$port"; done
   prepare_database "$DB_NAME"
   say "ready: coordinator postgres://127.0.0.1:$CITUS_PORT/$DB_NAME, workers $(worker_ports | paste -sd, -) (${ENV_FILE#"$ROOT"/})"
 }

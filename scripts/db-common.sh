@@ -4,6 +4,18 @@
 # rules. Needs from the caller: say, die, psql_super, ENV_FILE, PGPORT,
 # DB_NAME, APP_ROLE, OWNER_ROLE, BYPASS_ROLE.
 
+# As root, PostgreSQL must run as the OS user postgres.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+superuser() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
+
 random_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 
 write_env() {

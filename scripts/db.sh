@@ -40,17 +40,7 @@ ensure_installed() {
   [ -n "$(pg_bindir)" ] || die "apt-get finished but no PostgreSQL binaries were found"
 }
 
-# As root, PostgreSQL must run as the OS user postgres.
-as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-superuser() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
+# as_pg and superuser (the OS user postgres when root) come from scripts/db-common.sh.
 
 psql_super() {
   as_pg "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGDATA" -p "$PGPORT" -U "$(superuser)" "$@"

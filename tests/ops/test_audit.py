@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import DatabaseError, connections, transaction
+from psycopg import sql
 
 from platform_ops import audit
 from platform_ops.models import AuditEntry
@@ -69,7 +70,11 @@ def test_the_owner_appends_but_cannot_update_delete_or_truncate():
 def test_the_trigger_refuses_even_after_the_owner_grants_itself_the_rights():
     audit.record("test.append")
     with connections["owner"].cursor() as cursor:
-        cursor.execute(f"GRANT UPDATE, DELETE, TRUNCATE ON platform_audit TO {OWNER_ROLE}")
+        cursor.execute(
+            sql.SQL("GRANT UPDATE, DELETE, TRUNCATE ON platform_audit TO {}")
+            .format(sql.Identifier(OWNER_ROLE))
+            .as_string(cursor.connection)
+        )
     for statement in ("UPDATE platform_audit SET actor = 'x'", "DELETE FROM platform_audit", "TRUNCATE platform_audit"):
         with pytest.raises(DatabaseError, match="platform_audit is append-only"):
             with transaction.atomic(using="owner"), connections["owner"].cursor() as cursor:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
+from psycopg import sql
 
 from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, import_tenant, sha256_of, verify_export
@@ -44,16 +45,19 @@ def copy_of(exported: Path, tmp_path: Path) -> Path:
     return target
 
 
-def source_rows(source_db: str, table: str, tenant_id) -> list[tuple]:
+def rows_query(table: str) -> sql.Composed:
     key = "id" if table == "tenants" else "tenant_id"
+    return sql.SQL("SELECT * FROM {} WHERE {} = %s ORDER BY id").format(sql.Identifier(table), sql.Identifier(key))
+
+
+def source_rows(source_db: str, table: str, tenant_id) -> list[tuple]:
     with connect("owner", source_db) as conn:
-        return conn.execute(f"SELECT * FROM {table} WHERE {key} = %s ORDER BY id", [tenant_id]).fetchall()  # noqa: S608
+        return conn.execute(rows_query(table), [tenant_id]).fetchall()
 
 
 def target_rows(table: str, tenant_id) -> list[tuple]:
-    key = "id" if table == "tenants" else "tenant_id"
     with connections["owner"].cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {table} WHERE {key} = %s ORDER BY id", [tenant_id])  # noqa: S608
+        cursor.execute(rows_query(table).as_string(cursor.connection), [tenant_id])
         return cursor.fetchall()
 
 

@@ -206,7 +206,7 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         # Every key made inside a tenant context carries the tenant (docs/jobs.md).
-        "KEY_FUNCTION": "tenants.http.cache_keys.tenant_cache_key",
+        "KEY_FUNCTION": "tenants.cache_keys.tenant_cache_key",
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="alphapulse"),
         "OPTIONS": {
             "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=2),

@@ -15,7 +15,7 @@ O(1) per request, unlike DRF's SimpleRateThrottle, which keeps every
 request's timestamp (6,000 of them for an enterprise tenant). The price is
 that a client can spend up to two windows' worth across a window boundary.
 The counter keys go through the cache's tenant-aware key function
-(tenants.http.cache_keys); another cache backend falls back to `add` + `incr`.
+(tenants.cache_keys); another cache backend falls back to `add` + `incr`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Django's cache on Redis is namespaced by tenant (tenants.http.cache_keys)."""
+"""Django's cache on Redis is namespaced by tenant (tenants.cache_keys)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import uuid
 import pytest
 from django.core.cache import cache, caches
 
+from tenants.cache_keys import tenant_cache_key
 from tenants.context import tenant_context
-from tenants.http.cache_keys import tenant_cache_key
 
 A = uuid.UUID("aaaaaaaa-0000-0000-0000-000000000001")
 B = uuid.UUID("bbbbbbbb-0000-0000-0000-000000000002")

@@ -1,16 +1,11 @@
-"""Tenant tables are discovered from the models, and `tenants` never imports `trading`."""
+"""Tenant tables are discovered from the models (`tenants` never imports `trading`: test_import_boundaries)."""
 
 from __future__ import annotations
-
-import ast
-from pathlib import Path
 
 from django.apps import apps
 
 from tenants.models import TenantModel
 from tenants.registry import tenant_models, tenant_tables
-
-TENANTS = Path(__file__).resolve().parents[2] / "tenants"
 
 
 def test_tenant_tables_are_every_tenant_model_users_first():
@@ -34,20 +29,3 @@ def test_each_tenant_model_comes_after_the_tenant_models_it_references():
         for field in model._meta.concrete_fields:
             if field.is_relation and field.related_model in order and field.related_model is not model:
                 assert order.index(field.related_model) < position, (model, field.name)
-
-
-def test_tenants_never_imports_trading():
-    offenders = []
-    for path in TENANTS.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else []
-            )
-            offenders += [
-                f"{path.relative_to(TENANTS.parent)}: {name}" for name in names if name.split(".")[0] == "trading"
-            ]
-    assert offenders == []

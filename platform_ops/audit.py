@@ -30,7 +30,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 from psycopg import sql
 
-from tenants.database.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -81,7 +81,7 @@ def record(
     request: HttpRequest | None = None,
     actor: str | None = None,
     source: str | None = None,
-    alias: str = STAFF_DATABASE,
+    alias: str = OWNER_DATABASE,
     durable: bool = False,
 ) -> int:
     """Append one entry to the audit trail; returns its id."""
@@ -117,7 +117,7 @@ def _insert(connection, params: list[Any]) -> int:
         return cursor.fetchone()[0]
 
 
-def audit_table_exists(alias: str = STAFF_DATABASE) -> bool:
+def audit_table_exists(alias: str = OWNER_DATABASE) -> bool:
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [TABLE])
         return bool(cursor.fetchone()[0])

@@ -34,7 +34,7 @@ from psycopg import sql
 from platform_ops import audit
 from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, verify_export
-from tenants.database.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
 from tenants.registry import tenant_models
 
@@ -61,7 +61,7 @@ def deletion_order() -> list[str]:
     return [m._meta.db_table for m in reversed(tenant_models())]
 
 
-def live_counts(tenant: Tenant, alias: str = STAFF_DATABASE) -> dict[str, int]:
+def live_counts(tenant: Tenant, alias: str = OWNER_DATABASE) -> dict[str, int]:
     counts = {}
     with connections[alias].cursor() as cursor:
         for table in deletion_order():
@@ -75,7 +75,7 @@ def live_counts(tenant: Tenant, alias: str = STAFF_DATABASE) -> dict[str, int]:
     return counts
 
 
-def unfinished_offboarding(tenant: Tenant, alias: str = STAFF_DATABASE) -> AuditEntry | None:
+def unfinished_offboarding(tenant: Tenant, alias: str = OWNER_DATABASE) -> AuditEntry | None:
     """The `started` entry of an offboarding of this tenant that never finished, if any."""
     entries = AuditEntry.objects.using(alias).filter(tenant_id=tenant.pk, action__in=[STARTED, FINISHED])
     last = entries.order_by("-at", "-id").first()
@@ -110,7 +110,7 @@ def offboard_tenant(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     request=None,
-    alias: str = STAFF_DATABASE,
+    alias: str = OWNER_DATABASE,
 ) -> Offboarding:
     who = {"request": request, "alias": alias}
     if tenant.slug == settings.PLATFORM_TENANT_SLUG:

@@ -41,7 +41,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from psycopg import sql
 
-from tenants.database.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
 from tenants.registry import tenant_models
 
@@ -79,7 +79,7 @@ def columns_of(model: type[models.Model]) -> list[models.Field]:
     return list(model._meta.concrete_fields)
 
 
-def schema_version(alias: str = STAFF_DATABASE) -> dict[str, list[str]]:
+def schema_version(alias: str = OWNER_DATABASE) -> dict[str, list[str]]:
     """Applied migrations of every app that holds an exported table."""
     app_labels = sorted({m._meta.app_label for m in exported_models()})
     with connections[alias].cursor() as cursor:
@@ -137,7 +137,7 @@ This directory holds every row of one AlphaPulse tenant ({slug}), exported at {a
 
 
 def export_tenant(
-    tenant: Tenant, output: Path, *, alias: str = STAFF_DATABASE, progress: Progress | None = None
+    tenant: Tenant, output: Path, *, alias: str = OWNER_DATABASE, progress: Progress | None = None
 ) -> Manifest:
     output = Path(output)
     if output.exists():
@@ -274,7 +274,7 @@ def _insert(cursor, table: str, fields: list[models.Field], batch: list[list[Any
     cursor.execute(statement.as_string(cursor.connection), [value for values in batch for value in values])
 
 
-def import_tenant(path: Path, *, alias: str = STAFF_DATABASE, progress: Progress | None = None) -> Manifest:
+def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress | None = None) -> Manifest:
     manifest = verify_export(path)
     differences = _schema_differences(manifest.data["schema_version"], schema_version(alias))
     if differences:

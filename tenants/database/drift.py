@@ -32,8 +32,8 @@ from django.db import DatabaseError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
+from tenants.constants import OWNER_DATABASE
 from tenants.database.distribution_operations import ReshapeTenantPolicies
-from tenants.database.routers import STAFF_DATABASE
 from tenants.database.verification import Finding
 from tenants.operations import EnableTenantRLS
 from tenants.registry import tenant_tables
@@ -100,7 +100,7 @@ def read_table_security(cursor, table: str) -> TableSecurity:
     return TableSecurity(True, bool(row[0]), bool(row[1]), policies)
 
 
-def rls_operations_applied(alias: str = STAFF_DATABASE) -> dict[str, EnableTenantRLS]:
+def rls_operations_applied(alias: str = OWNER_DATABASE) -> dict[str, EnableTenantRLS]:
     """Per table, the last EnableTenantRLS among the applied migrations (none: RLS is not expected).
 
     A later ReshapeTenantPolicies (the policy-shape migration) stands for the
@@ -170,7 +170,7 @@ def compare(table: str, live: TableSecurity, expected: TableSecurity) -> list[st
     return differences
 
 
-def policy_drift(alias: str = STAFF_DATABASE) -> dict[str, list[str]]:
+def policy_drift(alias: str = OWNER_DATABASE) -> dict[str, list[str]]:
     """{table: [difference, ...]} for every tenant table; empty lists where nothing drifted."""
     operations = rls_operations_applied(alias)
     connection = connections[alias]
@@ -186,7 +186,7 @@ def policy_drift(alias: str = STAFF_DATABASE) -> dict[str, list[str]]:
     return result
 
 
-def drift_findings(alias: str = STAFF_DATABASE) -> list[Finding]:
+def drift_findings(alias: str = OWNER_DATABASE) -> list[Finding]:
     findings: list[Finding] = []
     for table, differences in policy_drift(alias).items():
         if not differences:
@@ -203,7 +203,7 @@ def check_no_policy_drift(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
     try:
-        findings = drift_findings(STAFF_DATABASE)
+        findings = drift_findings(OWNER_DATABASE)
     except DatabaseError as exc:
         return [Error(f"Could not compare the RLS catalog with the migrations: {exc}", id="tenants.E010")]
     return [

@@ -11,8 +11,6 @@ from django.db import DEFAULT_DB_ALIAS
 
 from tenants.constants import OWNER_DATABASE
 
-# An older name of OWNER_DATABASE, kept only for imports in branches not yet merged.
-STAFF_DATABASE = OWNER_DATABASE
 _staff_request: ContextVar[bool] = ContextVar("staff_request", default=False)
 
 

@@ -10,10 +10,6 @@ from django.core.management.base import CommandError
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
 
-# Tenant administration is platform work: it runs as the owner role.
-# (OWNER is an older name of OWNER_DATABASE, kept for branches not yet merged.)
-OWNER = OWNER_DATABASE
-
 
 def tenant_by_slug(slug: str) -> Tenant:
     tenant = Tenant.objects.using(OWNER_DATABASE).filter(slug=slug).first()

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from platform_ops.models import AuditEntry
-from tenants.database.routers import STAFF_DATABASE
+from tenants.constants import OWNER_DATABASE
 
 RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -67,7 +67,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
     def handle(self, *args, tenant, action, since, limit, json: bool, **options):
-        entries = AuditEntry.objects.using(STAFF_DATABASE).all()
+        entries = AuditEntry.objects.using(OWNER_DATABASE).all()
         if tenant:
             try:
                 entries = entries.filter(tenant_id=uuid.UUID(tenant))

@@ -9,6 +9,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.constants import OWNER_DATABASE
 from tenants.database.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
@@ -19,7 +20,7 @@ from tenants.database.shard_moves import (
     tenant_placement,
     tenants_sharing_shard,
 )
-from tenants.management.base import OWNER, tenant_by_slug
+from tenants.management.base import tenant_by_slug
 
 
 def host_port(value: str) -> tuple[str, int]:
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         try:
             checked_transfer_mode(transfer_mode)
             tenant = tenant_by_slug(slug)
-            with admin_connection(OWNER) as admin, admin.cursor() as cursor:
+            with admin_connection(OWNER_DATABASE) as admin, admin.cursor() as cursor:
                 if isolate:
                     started = time.monotonic()
                     isolated = isolate_tenant(cursor, tenant.pk, transfer_mode)

@@ -7,6 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.constants import OWNER_DATABASE
 from tenants.database.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
@@ -14,7 +15,6 @@ from tenants.database.shard_moves import (
     checked_transfer_mode,
     rebalance,
 )
-from tenants.management.base import OWNER
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         try:
             checked_transfer_mode(transfer_mode)
             started = time.monotonic()
-            with admin_connection(OWNER) as admin, admin.cursor() as cursor:
+            with admin_connection(OWNER_DATABASE) as admin, admin.cursor() as cursor:
                 moves = rebalance(cursor, transfer_mode)
         except ShardMoveRefused as refused:
             raise CommandError(str(refused), returncode=2) from refused

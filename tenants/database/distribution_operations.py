@@ -37,16 +37,14 @@ has lost its foreign keys, so any error rolls the whole layout back.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db import OperationalError, transaction
 from django.db.migrations.operations.base import Operation
-from psycopg import errors, sql
+from psycopg import sql
 
-from tenants.operations import EnableTenantRLS
+from tenants.database.ddl import execute, run_ddl
+from tenants.database.rls_operations import EnableTenantRLS
 
 DISTRIBUTION_COLUMN = "tenant_id"
 SEQUENTIAL = sql.SQL("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
@@ -70,9 +68,8 @@ def is_citus_coordinator(connection) -> bool:
 
 def execute_statements(schema_editor, statements: Sequence[sql.Composable]) -> None:
     """Each statement through schema_editor.execute(): printed by sqlmigrate, run by migrate."""
-    raw = schema_editor.connection.connection  # None is fine: psycopg then quotes by default rules
     for statement in statements:
-        schema_editor.execute(statement.as_string(raw), None)
+        execute(schema_editor, statement)
 
 
 class CitusOperation(Operation):
@@ -296,21 +293,7 @@ class ReshapeTenantPolicies(Operation):
             *EnableTenantRLS(self.table, current_tenant=old).reverse_statements(),
             *EnableTenantRLS(self.table, current_tenant=new).statements(),
         ]
-        lock_timeout = sql.SQL("SET LOCAL lock_timeout = {}").format(
-            sql.Literal(f"{settings.MIGRATION_LOCK_TIMEOUT_MS}ms")
-        )
-        connection = schema_editor.connection
-        retries = 1 if schema_editor.collect_sql else settings.MIGRATION_LOCK_RETRIES
-        for attempt in range(1, retries + 1):
-            try:
-                with transaction.atomic(using=connection.alias):
-                    execute_statements(schema_editor, [lock_timeout, *statements])
-                return
-            except OperationalError as exc:
-                if not isinstance(exc.__cause__, errors.LockNotAvailable) or attempt == retries:
-                    raise
-                # A long reader holds the table: step aside so the traffic queued behind us runs.
-                time.sleep(min(0.05 * attempt, 1.0))
+        run_ddl(schema_editor, statements)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         self._reshape(schema_editor, self.old, self.new)

@@ -34,8 +34,8 @@ from psycopg import sql
 
 from tenants.constants import OWNER_DATABASE
 from tenants.database.distribution_operations import ReshapeTenantPolicies
+from tenants.database.rls_operations import EnableTenantRLS
 from tenants.database.verification import Finding
-from tenants.operations import EnableTenantRLS
 from tenants.registry import tenant_tables
 
 SCRATCH_PREFIX = "drift_probe_"

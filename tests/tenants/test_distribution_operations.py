@@ -11,7 +11,7 @@ from django.db.migrations.loader import MigrationLoader
 
 from tenants.constants import INSERT_POLICY, ISOLATION_POLICY
 from tenants.database.distribution_operations import is_citus_coordinator
-from tenants.operations import EnableTenantRLS
+from tenants.database.rls_operations import EnableTenantRLS
 from tenants.registry import tenant_tables
 from tests.scratch import connect, manage, scratch_database
 

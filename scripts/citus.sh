@@ -172,6 +172,34 @@ VALUES (0, current_user, 'password=' || :'su_pw'),
        (0, '$APP_ROLE', 'password=' || :'app_pw')
 ON CONFLICT (rolename, nodeid) DO UPDATE SET authinfo = EXCLUDED.authinfo;
 SQL
+  close_cluster_statistics "$port" "$db"
+}
+
+# Citus lets PUBLIC read its cluster-wide statistics and run SQL on other nodes.
+# All tenants share the app role, so citus_query_stats() would show it every
+# tenant's id (the partition key of each router query) and the activity views
+# every session's statement, as pg_stat_activity did before scripts/db-common.sh
+# closed it. The app never calls any of them: only the owner (operators, the
+# layout tests' run_command_on_shards) keeps them. Per node and per database,
+# because the extension creates these objects in each database it is created in.
+close_cluster_statistics() {
+  local port="$1" db="$2"
+  psql_node "$port" "$db" -v owner="$OWNER_ROLE" >/dev/null <<'SQL'
+SELECT format('REVOKE ALL ON %s FROM PUBLIC', c.oid::regclass),
+       format('GRANT SELECT ON %s TO %I', c.oid::regclass, :'owner')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('pg_catalog', 'citus')
+   AND c.relname IN ('citus_stat_activity', 'citus_dist_stat_activity', 'citus_worker_stat_activity',
+                     'citus_stat_statements', 'citus_lock_waits') \gexec
+SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure),
+       format('GRANT EXECUTE ON FUNCTION %s TO %I', p.oid::regprocedure, :'owner')
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('pg_catalog', 'citus')
+   AND p.proname IN ('citus_stat_activity', 'citus_dist_stat_activity', 'citus_worker_stat_activity',
+                     'citus_query_stats', 'citus_stat_statements', 'run_command_on_workers',
+                     'run_command_on_all_nodes', 'run_command_on_coordinator', 'run_command_on_placements',
+                     'run_command_on_shards', 'run_command_on_colocated_placements') \gexec
+SQL
 }
 
 register_worker() {

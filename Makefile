@@ -57,8 +57,12 @@ setup: venv db-up redis-up ## everything `make run` does, except serving
 
 run: setup ## set up, then serve the API on http://127.0.0.1:$(PORT) with a Celery worker and beat (foreground; Ctrl-C stops all)
 	@mkdir -p .celery
+	@# One prometheus-client directory for gunicorn's workers and Celery's pool children, emptied
+	@# at each start, so the API's /metrics counts the jobs too (jobs/metrics.py).
+	@rm -rf .metrics && mkdir -p .metrics
 	@# --env /dev/null: settings read .env themselves; honcho must not turn it into real variables.
-	API_PORT=$(PORT) WORKERS=$(WORKERS) $(VENV)/bin/honcho start --env /dev/null -f Procfile
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics API_PORT=$(PORT) WORKERS=$(WORKERS) \
+		$(VENV)/bin/honcho start --env /dev/null -f Procfile
 
 worker: setup ## only the Celery worker, in the foreground
 	$(VENV)/bin/celery -A alphapulse worker --loglevel INFO

@@ -6,3 +6,7 @@ class JobsConfig(AppConfig):
 
     name = "jobs"
     verbose_name = "Background jobs"
+
+    def ready(self) -> None:
+        # Connects the task signals that count every job for /metrics.
+        from jobs import metrics  # noqa: F401

@@ -69,7 +69,7 @@ class Worker:
                 self.kill()
 
 
-def start_worker(dbname: str, *, concurrency: int = 1, name: str = "w") -> Worker:
+def start_worker(dbname: str, *, concurrency: int = 1, name: str = "w", **env: str) -> Worker:
     log_path = Path(tempfile.mkstemp(prefix=f"celery-{name}-", suffix=".log")[1])
     process = subprocess.Popen(
         [
@@ -91,7 +91,7 @@ def start_worker(dbname: str, *, concurrency: int = 1, name: str = "w") -> Worke
             "INFO",
         ],
         cwd=ROOT,
-        env=db_env(dbname, **WORKER_ENV, **FAST_HASHER),
+        env=db_env(dbname, **{**WORKER_ENV, **FAST_HASHER, **env}),
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so kill() reaches the pool children

@@ -51,7 +51,6 @@ from tqdm import tqdm
 
 from tenants.constants import TENANT_SETTING
 from tenants.database.servers import Server
-from tenants.registry import tenant_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "alphapulse_bench"
@@ -67,8 +66,12 @@ ORDER_STATUSES = ["new", "partially_filled", "filled", "cancelled", "rejected"]
 CHUNK_ROWS = 100_000
 YEAR_SECONDS = 365 * 24 * 3600
 
-# The tenant tables other than users, from the models.
-DOMAIN_TABLES = tuple(table for table in tenant_tables() if table != "users")
+
+def domain_tables() -> tuple[str, ...]:
+    """The tenant tables other than users, from the models (read once Django is set up, in main())."""
+    from tenants.registry import tenant_tables  # imports the models: not before django.setup()
+
+    return tuple(table for table in tenant_tables() if table != "users")
 
 
 @dataclass
@@ -165,7 +168,7 @@ class Command(BaseCommand):
             self.bar = bar
             self._load_tenants(conn, tenants)
             self._load_users(conn, tenants)
-            for table in DOMAIN_TABLES:
+            for table in domain_tables():
                 self._load_domain(conn, table, tenants)
         self._vacuum_analyze()
         counts = self._verify(tenants)
@@ -388,7 +391,7 @@ class Command(BaseCommand):
         elif table == "positions":
             self._load_positions(conn, tenants)
             return
-        else:  # pragma: no cover - DOMAIN_TABLES is fixed
+        else:  # pragma: no cover - domain_tables() is fixed
             raise CommandError(f"unknown table {table}")
 
         def lines() -> Iterator[str]:
@@ -421,7 +424,7 @@ class Command(BaseCommand):
     def _vacuum_analyze(self) -> None:
         t0 = time.monotonic()
         with Server.of("owner").connect(self.db_name, autocommit=True) as conn:
-            for table in ("tenants", "users", *DOMAIN_TABLES):
+            for table in ("tenants", "users", *domain_tables()):
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
         self.stdout.write(f"VACUUM (ANALYZE) done in {time.monotonic() - t0:.1f}s")
 
@@ -430,7 +433,7 @@ class Command(BaseCommand):
         expected = {
             "tenants": len(tenants) + 1,  # and the default tenant (us001)
             "users": sum(len(t.users) for t in tenants),
-            **{table: sum(t.rows[table] for t in tenants) for table in DOMAIN_TABLES},
+            **{table: sum(t.rows[table] for t in tenants) for table in domain_tables()},
         }
         counts: dict[str, int] = {}
         with Server.of("owner").connect(self.db_name, autocommit=True) as conn:

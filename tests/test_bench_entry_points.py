@@ -15,7 +15,7 @@ import pytest
 
 from tests.scratch import ROOT
 
-ENTRY_POINTS = ["data", "threeway", "run", "rehearse", "citus", "policy_shapes", "tenant_signature", "profile", "plans"]
+ENTRY_POINTS = ["data", "threeway", "rehearse", "citus", "policy_shapes", "tenant_signature", "profile", "plans"]
 
 
 @pytest.mark.parametrize("name", ENTRY_POINTS)

@@ -1,7 +1,7 @@
 """EXPLAIN (ANALYZE, BUFFERS) of the list, filtered list and detail queries, as the
 app role under RLS, for the big tenant and a small one -> docs/benchmarks/plans.md.
 
-Run by bench.run with DATABASE_URL pointing at the bench database:
+Run by bench.threeway with DATABASE_URL pointing at the bench database:
 `PYTHONPATH=scripts .venv/bin/python -m bench.plans [--big SLUG] [--small SLUG] [--out FILE]`.
 The querysets come from trading.query_shapes, i.e. the viewsets' own code
 path; each plan is the second of two runs (the first warms the cache).

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench import loadgen
 from bench.common import DOCS, OUT, PYTHON, ROOT, check_own_database, database_exists, db_env, median, percentile, say
-from bench.run import (
+from bench.harness import (
     BIG,
     CREATED_SYMBOL,
     HOST,
@@ -48,7 +48,7 @@ from bench.run import (
 )
 
 VARIANTS = ("on", "off", "floor")
-# variant -> the database state it serves (bench.run.VARIANTS) and the Django settings module
+# variant -> the database state it serves (bench.harness.VARIANTS) and the Django settings module
 STATE = {"on": "on", "off": "off", "floor": "off"}
 SETTINGS = {"on": "alphapulse.settings", "off": "alphapulse.settings", "floor": "bench.floor.settings"}
 SCENARIOS = ("list", "filtered", "detail", "create", "update")

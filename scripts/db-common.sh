@@ -27,7 +27,7 @@ write_env() {
   umask 077
   cat >"$ENV_FILE" <<ENV
 # Written by scripts/db.sh (make setup). Local secrets only; real environment variables win.
-SECRET_KEY=$(random_secret)
+SECRET_KEY=$(random_secret)$(random_secret)
 JWT_SIGNING_KEY=$(random_secret)
 DEBUG=false
 ALLOWED_HOSTS=127.0.0.1,localhost

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from platform_ops import audit
-from platform_ops.admin_actions import offboard
+from platform_ops.admin_actions import may_offboard, offboard
 from tenants import services
 from tenants.models import Tenant, User
 
@@ -75,6 +75,15 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def has_offboard_permission(self, request: HttpRequest) -> bool:
+        return may_offboard(request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None):
+        # The platform tenant's slug is its identity (tenants.services.check_platform_identity).
+        if obj is not None and services.is_platform(obj):
+            return (*self.readonly_fields, "slug")
+        return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         if change:  # the model's save() holds the status rule

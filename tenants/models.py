@@ -82,11 +82,15 @@ class Tenant(models.Model):
         from tenants import services
 
         services.check_status_allowed(self, self.status)
+        services.check_platform_identity(self)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         from tenants import services
 
         services.check_platform_not_suspended(self, self.status)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "slug" in update_fields:
+            services.check_platform_identity(self, using=kwargs.get("using"))
         super().save(*args, **kwargs)
 
 

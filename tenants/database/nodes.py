@@ -53,6 +53,8 @@ def worker_connection(alias: str, host: str, port: int) -> Iterator[Any]:
     # coordinator's, so only the port differs on a one-machine cluster.
     node = Server(host=host, port=str(port), user=owner.user, password=owner.password)
     connection = node.connect(dbname, autocommit=True, connect_timeout=10)
+    # Citus hides shards from pg_class in client sessions; a check must see them.
+    connection.execute("SET citus.override_table_visibility TO off")
     try:
         yield connection
     finally:

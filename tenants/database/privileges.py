@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.backends.base.base import BaseDatabaseWrapper
 
 from tenants.constants import APP_ROLE, BYPASS_ROLE
 from tenants.registry import tenant_tables
@@ -145,6 +144,20 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE NOT {system}
   AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
 """ + _NOT_SYSTEM_EXTENSION_MEMBER.format(catalog="pg_proc", oid="p.oid")
+# PostgreSQL's views of other sessions, in pg_catalog (whose objects the
+# queries above skip): PUBLIC may read them by default, and they show every
+# session's statement with its values, every tenant's. scripts/db-common.sh
+# closes them in every database of every node.
+_OTHER_SESSIONS_SQL = """
+SELECT 'table', 'pg_catalog.pg_stat_activity', 'SELECT'
+WHERE has_table_privilege(%(role)s, 'pg_catalog.pg_stat_activity', 'SELECT')
+UNION ALL
+SELECT 'function', p.oid::regprocedure::text, 'EXECUTE'
+FROM pg_proc p
+WHERE p.oid IN ('pg_catalog.pg_stat_get_activity(integer)'::regprocedure,
+                'pg_catalog.pg_stat_get_backend_activity(integer)'::regprocedure)
+  AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
+"""
 _PARAMETERS_SQL = """
 SELECT 'parameter', pa.parname, acl.privilege_type
 FROM pg_parameter_acl pa CROSS JOIN LATERAL aclexplode(pa.paracl) acl
@@ -196,6 +209,7 @@ PRIVILEGE_QUERIES = (
     _SCHEMAS_SQL,
     _DATABASE_SQL,
     _FUNCTIONS_SQL,
+    _OTHER_SESSIONS_SQL,
     _PARAMETERS_SQL,
     _DEFAULT_PRIVILEGES_SQL,
     _OWNED_SQL,
@@ -285,7 +299,9 @@ _SHARDS_SQL = """
 SELECT s.logicalrelid::regclass::text, shard_name(s.logicalrelid, s.shardid)
 FROM pg_dist_shard s
 WHERE s.logicalrelid::regclass::text = ANY(%(tables)s)
-  AND to_regclass(shard_name(s.logicalrelid, s.shardid)) IS NOT NULL
+  -- present here and visible to this session's catalog reads (Citus hides shards
+  -- from client sessions unless citus.override_table_visibility is off)
+  AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass(shard_name(s.logicalrelid, s.shardid)))
 """
 
 

@@ -21,7 +21,7 @@ from tenants.constants import (
     OWNER_DATABASE,
     TENANT_SETTING,
 )
-from tenants.database.privileges import privilege_problems
+from tenants.database.privileges import privilege_problems_on_every_node
 from tenants.registry import tenant_tables
 
 
@@ -89,7 +89,8 @@ def rls_findings() -> list[Finding]:
             Finding(APP_ROLE, "no BYPASSRLS", not bypassrls),
             Finding(APP_ROLE, f"not a member of {BYPASS_ROLE}", not in_bypass),
         ]
-    problems = privilege_problems(connections[OWNER_DATABASE])
+    # Every node: Citus propagates neither every grant nor a revoke on the catalogs.
+    problems = privilege_problems_on_every_node(OWNER_DATABASE)
     findings += [Finding(APP_ROLE, "holds exactly its least-privilege set", False, p) for p in problems]
     if not problems:
         findings.append(Finding(APP_ROLE, "holds exactly its least-privilege set", True))

@@ -23,7 +23,14 @@ from django.db import DatabaseError, connection, connections, transaction
 
 from tenants.constants import APP_ROLE
 from tenants.database.checks import check_app_role_privileges
-from tenants.database.privileges import Privilege, actual_privileges, privilege_problems
+from tenants.database.nodes import each_node
+from tenants.database.privileges import (
+    Privilege,
+    actual_privileges,
+    privilege_problems,
+    privilege_problems_on_every_node,
+    shard_privileges,
+)
 from tests.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
@@ -65,7 +72,15 @@ def committed_grant(grant: str, revoke: str) -> Iterator[None]:
 
 def test_app_role_holds_exactly_the_least_privilege_set():
     assert privilege_problems(connections["owner"]) == []
-    assert actual_privileges(connections["owner"]) == EXPECTED
+    assert actual_privileges(connections["owner"]) - shard_privileges(connections["owner"], EXPECTED) == EXPECTED
+
+
+def test_app_role_holds_exactly_the_set_on_every_node():
+    """Issue 20 item 1: on Citus workers pg_stat_activity and pg_stat_statements were open to the app role
+    (each worker session is a coordinator fragment with every value inlined). On one server: the server."""
+    assert privilege_problems_on_every_node("owner") == []
+    for label, node in each_node("owner"):
+        assert actual_privileges(node) - shard_privileges(node, EXPECTED) == EXPECTED, label
 
 
 def test_the_set_reads_the_same_from_the_app_connection():

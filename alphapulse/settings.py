@@ -264,6 +264,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": env.int("CELERY_RESTORE_THROTTLE", default=10),
 }
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+# Job messages are signed whole (jobs.tenant_tasks); one older than this is
+# refused, and a consumed message id is remembered in Redis a little longer.
+JOB_MESSAGE_MAX_AGE = env.int("JOB_MESSAGE_MAX_AGE", default=86400)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     # A platform task that sends one job per active tenant (jobs.tasks.fan_out).

@@ -259,7 +259,15 @@ drop_database() {
   # Workers first: the coordinator's metadata still names them.
   for port in $(worker_ports) "$CITUS_PORT"; do
     is_running "$port" || continue
-    psql_node "$port" postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+    # FORCE ends client sessions, but a session that just closed (or Citus's
+    # maintenance daemon of that database, started by a direct connection to a
+    # worker) can still be counted for a moment: try again briefly.
+    local attempt
+    for attempt in 1 2 3 4 5; do
+      psql_node "$port" postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" 2>/dev/null && break
+      [ "$attempt" = 5 ] && psql_node "$port" postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+      sleep 1
+    done
   done
 }
 

@@ -55,6 +55,8 @@ def worker_connection(alias: str, host: str, port: int) -> Iterator[Any]:
     connection = node.connect(dbname, autocommit=True, connect_timeout=10)
     # Citus hides shards from pg_class in client sessions; a check must see them.
     connection.execute("SET citus.override_table_visibility TO off")
+    # Reading a policy's expression locks its table: never queue behind DDL for long.
+    connection.execute("SET lock_timeout TO '2s'")
     try:
         yield connection
     finally:

@@ -15,6 +15,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 
 from tenants.context import require_tenant_id
+from tenants.database.bulk import bulk_insert
 from trading.models import AgentSignal, Order, OrderStatus, OrderType, Position
 
 # Which status an order may move to from each status. Final states map to nothing.
@@ -96,8 +97,10 @@ def agent_signals_create_bulk(items: object, user, serializer_class) -> list[Age
 
     `items` is the request body: a JSON list of 1..AGENT_SIGNALS_BULK_MAX
     signals. Any invalid item fails the whole request with a 400 that names
-    the bad items by their index in the list. One multi-row INSERT
-    (bulk_create), which is also what a Citus coordinator accepts under RLS.
+    the bad items by their index in the list. One multi-row INSERT ... VALUES
+    (tenants.database.bulk.bulk_insert): plain bulk_create() is Django's
+    INSERT ... SELECT FROM UNNEST, which a Citus coordinator runs as COPY, and
+    COPY is refused under RLS (a 500 on the cluster, issue 20).
     """
     limit = settings.AGENT_SIGNALS_BULK_MAX
     if not isinstance(items, list):
@@ -116,4 +119,4 @@ def agent_signals_create_bulk(items: object, user, serializer_class) -> list[Age
         )
     tenant_id = require_tenant_id()
     signals = [AgentSignal(tenant_id=tenant_id, user=user, **s.validated_data) for s in checked]
-    return AgentSignal.objects.bulk_create(signals)
+    return bulk_insert(AgentSignal.objects.all(), signals)

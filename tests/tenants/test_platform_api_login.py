@@ -16,7 +16,10 @@ from django.db import connections
 from tests.conftest import PASSWORD
 from tests.factories import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "owner"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "owner"]),
+    pytest.mark.citus,
+]  # also on the cluster (make test-citus)
 
 LOGIN = "/api/auth/token/"
 

@@ -33,7 +33,10 @@ from tenants.database.privileges import (
 )
 from tests.scratch import connect, manage, scratch_database
 
-pytestmark = pytest.mark.django_db(databases=["default", "owner"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "owner"]),
+    pytest.mark.citus,
+]  # also on the cluster (make test-citus)
 
 TENANT_TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots", "risk_metrics", "agent_signals")
 # The literal whole set: change it only together with CONTRACT section 3.

@@ -20,7 +20,7 @@ from psycopg import sql
 from tenants.database.servers import Server
 from tests.scratch import ON_CITUS, ROOT, connect, manage, scratch_database
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 B = "00000000-0000-0000-0000-00000000000b"
 

@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
-from tenants.database.checks import runtime_role_problems
+from tenants.catalog.checks import runtime_role_problems
 from tenants.http.auth import tokens_for
 from tests import scratch
 from tests.citus_layout import layout_problems

@@ -20,7 +20,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from tenants.database.servers import Server
+from tenants.catalog.servers import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 # make test-citus: the suite runs against the Citus cluster of scripts/citus.sh.

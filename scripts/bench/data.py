@@ -50,7 +50,7 @@ from psycopg import sql
 from tqdm import tqdm
 
 from tenants.constants import TENANT_SETTING
-from tenants.database.servers import Server
+from tenants.catalog.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "alphapulse_bench"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenants.database.backups import row_counts
+from tenants.catalog.backups import row_counts
 from tests.citus_layout import layout_problems
 from tests.scratch import FAST_HASHER, connect, manage, scratch_database
 

@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 
 from tenants.constants import APP_ROLE
-from tenants.database.backups import row_counts
+from tenants.catalog.backups import row_counts
 from tests.citus_layout import layout_problems
 from tests.scratch import FAST_HASHER, connect, manage, scratch_database
 

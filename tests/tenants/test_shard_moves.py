@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tenants.database.servers import Server
+from tenants.catalog.servers import Server
 from tests.scratch import ON_CITUS
 
 

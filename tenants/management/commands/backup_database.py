@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from tenants.constants import OWNER_DATABASE
-from tenants.database.backups import backup
-from tenants.database.servers import ToolError
+from tenants.catalog.backups import backup
+from tenants.catalog.servers import ToolError
 
 
 class Command(BaseCommand):

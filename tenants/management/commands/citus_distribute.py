@@ -25,8 +25,8 @@ from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from tenants.constants import OWNER_DATABASE
-from tenants.database.backups import row_counts
-from tenants.database.distribution_operations import CitusOperation, is_citus_coordinator
+from tenants.catalog.backups import row_counts
+from tenants.catalog.distribution_operations import CitusOperation, is_citus_coordinator
 from tenants.registry import tenant_tables
 
 

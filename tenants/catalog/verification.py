@@ -21,7 +21,7 @@ from tenants.constants import (
     OWNER_DATABASE,
     TENANT_SETTING,
 )
-from tenants.database.privileges import privilege_problems
+from tenants.catalog.privileges import privilege_problems
 from tenants.registry import tenant_tables
 
 

@@ -100,7 +100,7 @@ def _database(url_var: str) -> dict:
         # Django's psycopg pool (per process) instead of one persistent
         # connection per thread; Django requires CONN_MAX_AGE=0 with it. The
         # tenant setting is transaction-local, so a pooled connection carries
-        # nothing from one request to the next (tests/test_live_server.py).
+        # nothing from one request to the next (tests/tenants/test_live_server.py).
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"]["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),

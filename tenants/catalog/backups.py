@@ -25,8 +25,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tenants.constants import OWNER_DATABASE
 from tenants.catalog.servers import Server, ToolError
+from tenants.constants import OWNER_DATABASE
 from tenants.registry import tenant_tables
 
 COLUMNS = "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'"

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
-from tenants.constants import BYPASS_ROLE
 from tenants.catalog.privileges import privilege_problems
+from tenants.constants import BYPASS_ROLE
 from tenants.registry import tenant_tables
 
 ROLE_SQL = """

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db.migrations.operations.base import Operation
 from psycopg import sql
 
+from tenants.catalog.ddl import TableOperation, run_ddl
 from tenants.constants import (
     APP_ROLE,
     BYPASS_POLICY,
@@ -21,7 +22,6 @@ from tenants.constants import (
     OWNER_ROLE,
     TENANT_SETTING,
 )
-from tenants.catalog.ddl import TableOperation, run_ddl
 
 # The one expression every tenant policy compares against. NULLIF: after a
 # transaction-local setting ends, it reads '' (not NULL) and a bare ::uuid

@@ -20,10 +20,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests import scratch
 from tests.drills.server_metrics import DRILL_METRICS_TOKEN
-from tests.load import login
-from tests.scratch import DEMO_PASSWORD, FAST_HASHER, ROOT, free_port, gunicorn, manage
+from tests.support import scratch
+from tests.support.load import login
+from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER, ROOT, free_port, gunicorn, manage
 
 DEMO_USERS = {"acme": "alice", "globex": "bob", "initech": "carol"}
 FAST = {

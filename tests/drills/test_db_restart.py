@@ -15,7 +15,7 @@ import pytest
 
 from tests.drills.conftest import report
 from tests.drills.server_metrics import scrape, success_metrics
-from tests.load import LoadResult, run_load
+from tests.support.load import LoadResult, run_load
 
 pytestmark = pytest.mark.drill
 

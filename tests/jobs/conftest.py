@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from alphapulse.celery import app as celery_app
-from tests.scratch import FAST_HASHER, ROOT, connect, db_env, demo_database
+from tests.support.scratch import FAST_HASHER, ROOT, connect, db_env, demo_database
 
 CELERY = Path(sys.executable).with_name("celery")
 # This session's queue: a `make run` worker on the same Redis never takes these tasks.

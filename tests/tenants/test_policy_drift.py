@@ -11,7 +11,7 @@ from django.db import connections
 
 from tenants.catalog.drift import _extra_checks, drift_findings, policy_drift, register_drift_check
 from tenants.catalog.verification import Finding
-from tests.scratch import connect, manage, scratch_database
+from tests.support.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

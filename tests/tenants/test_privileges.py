@@ -21,10 +21,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
-from tenants.constants import APP_ROLE
 from tenants.catalog.checks import check_app_role_privileges
 from tenants.catalog.privileges import Privilege, actual_privileges, privilege_problems
-from tests.scratch import connect, manage, scratch_database
+from tenants.constants import APP_ROLE
+from tests.support.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tenants.catalog.servers import Server
-from tests.scratch import ON_CITUS
+from tests.support.scratch import ON_CITUS
 
 
 @pytest.mark.parametrize("mode", ["auto", "force_logical"])

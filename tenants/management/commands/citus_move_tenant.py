@@ -9,7 +9,6 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.constants import OWNER_DATABASE
 from tenants.catalog.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
@@ -20,6 +19,7 @@ from tenants.catalog.shard_moves import (
     tenant_placement,
     tenants_sharing_shard,
 )
+from tenants.constants import OWNER_DATABASE
 from tenants.management.base import tenant_by_slug
 
 

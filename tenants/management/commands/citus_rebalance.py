@@ -7,7 +7,6 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.constants import OWNER_DATABASE
 from tenants.catalog.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
@@ -15,6 +14,7 @@ from tenants.catalog.shard_moves import (
     checked_transfer_mode,
     rebalance,
 )
+from tenants.constants import OWNER_DATABASE
 
 
 class Command(BaseCommand):

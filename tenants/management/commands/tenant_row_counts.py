@@ -4,8 +4,8 @@ policies). The same lines `make backup` writes beside a dump (tenants.catalog.ba
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from tenants.constants import OWNER_DATABASE
 from tenants.catalog.backups import row_counts
+from tenants.constants import OWNER_DATABASE
 
 
 class Command(BaseCommand):

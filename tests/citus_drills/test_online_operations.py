@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.drills.conftest import DEMO_USERS, FAST, DemoServer, demo_server_on, report
 from tests.support import scratch
+from tests.support.drills import DEMO_USERS, FAST, DemoServer, demo_server_on, report
 from tests.support.load import LoadResult, run_load
 from tests.support.scratch import ROOT, connect, demo_database, gunicorn, manage
 

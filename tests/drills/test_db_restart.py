@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
-from tests.drills.conftest import report
 from tests.drills.server_metrics import scrape, success_metrics
+from tests.support.drills import report
 from tests.support.load import LoadResult, run_load
 
 pytestmark = pytest.mark.drill

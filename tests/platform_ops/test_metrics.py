@@ -120,7 +120,7 @@ def test_a_429_is_counted_by_tier(client, client_a, tenant_a, settings):
 def test_an_inactive_user_is_counted(client, tenant_b, user_b):
     from tenants.context import tenant_context
     from tenants.models import User
-    from tests.conftest import bearer_client
+    from tests.support.clients import bearer_client
 
     inactive_client = bearer_client(user_b)
     with tenant_context(tenant_b):

@@ -28,7 +28,7 @@ from tenants.constants import TENANT_SETTING
 from tenants.context import current_tenant_id, tenant_context
 from tenants.http.auth import LOGIN_FAILED, tokens_for
 from tenants.models import Tenant, User
-from tests.conftest import PASSWORD, bearer_client
+from tests.support.clients import PASSWORD, bearer_client
 from tests.support.factories import TradeFactory, write_tenant
 from trading.models import Trade
 from trading.views import TradeViewSet

@@ -31,9 +31,9 @@ from django.conf import settings
 from django.db import connections, transaction
 from psycopg import sql
 
-from platform_ops import audit
 from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, verify_export
+from tenants import platform_audit as audit
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
 from tenants.registry import tenant_models

@@ -22,8 +22,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from platform_ops import audit
 from platform_ops.admin_actions import offboard
+from tenants import platform_audit as audit
 from tenants import services
 from tenants.models import Tenant, User
 

@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
-from platform_ops import audit
 from platform_ops.models import AuditEntry
+from tenants import platform_audit as audit
 from tenants.constants import APP_ROLE, OWNER_ROLE
 from tests.support.scratch import manage, scratch_database
 from tests.support.staff import STAFF_PASSWORD, admin_login, owner_tenant, owner_user

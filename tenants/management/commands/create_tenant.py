@@ -4,7 +4,7 @@ an unknown tier or an invalid name, with a message saying so; runs as the owner.
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from platform_ops import audit
+from tenants import platform_audit as audit
 from tenants import services
 from tenants.management.base import refused
 from tenants.models import Tenant

@@ -5,7 +5,7 @@ or staff rights asked for outside the platform tenant (tenants.services holds th
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from platform_ops import audit
+from tenants import platform_audit as audit
 from tenants import services
 from tenants.management.base import refused, tenant_by_slug
 

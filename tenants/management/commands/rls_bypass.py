@@ -15,7 +15,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
 
-from platform_ops import audit
+from tenants import platform_audit as audit
 from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_DATABASE
 
 

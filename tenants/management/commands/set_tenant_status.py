@@ -5,7 +5,7 @@ or for the platform tenant (its users are the staff; tenants.services holds that
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from platform_ops import audit
+from tenants import platform_audit as audit
 from tenants import services
 from tenants.management.base import refused, tenant_by_slug
 

@@ -22,6 +22,7 @@ from tenants.constants import (
     OWNER_DATABASE,
     TENANT_SETTING,
 )
+from tenants.database.bypass import rls_bypass
 from tenants.registry import tenant_tables
 
 
@@ -45,11 +46,6 @@ FROM pg_class c
 WHERE c.relname = ANY(%(tables)s) AND c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
 """
 
-APP_ROLE_SQL = """
-SELECT rolsuper, rolbypassrls, pg_has_role(%(app)s, %(bypass)s, 'MEMBER')
-FROM pg_roles WHERE rolname = %(app)s
-"""
-
 
 def rls_findings() -> list[Finding]:
     findings: list[Finding] = []
@@ -58,8 +54,7 @@ def rls_findings() -> list[Finding]:
             TABLE_SECURITY_SQL, {"tables": list(tenant_tables()), "app": APP_ROLE, "isolation": ISOLATION_POLICY}
         )
         rows = {row[0]: row[1:] for row in cursor.fetchall()}
-        cursor.execute(APP_ROLE_SQL, {"app": APP_ROLE, "bypass": BYPASS_ROLE})
-        role = cursor.fetchone()
+        role = rls_bypass(cursor, APP_ROLE)
     for table in tenant_tables():
         if table not in rows:
             findings.append(Finding(table, "table exists", False, "missing"))
@@ -83,11 +78,10 @@ def rls_findings() -> list[Finding]:
     if role is None:
         findings.append(Finding(APP_ROLE, "role exists", False))
     else:
-        is_super, bypassrls, in_bypass = role
         findings += [
-            Finding(APP_ROLE, "not a superuser", not is_super),
-            Finding(APP_ROLE, "no BYPASSRLS", not bypassrls),
-            Finding(APP_ROLE, f"not a member of {BYPASS_ROLE}", not in_bypass),
+            Finding(APP_ROLE, "not a superuser", not role.superuser),
+            Finding(APP_ROLE, "no BYPASSRLS", not role.bypassrls),
+            Finding(APP_ROLE, f"not a member of {BYPASS_ROLE}", not role.in_bypass_role),
         ]
     problems = privilege_problems(connections[OWNER_DATABASE])
     findings += [Finding(APP_ROLE, "holds exactly its least-privilege set", False, p) for p in problems]

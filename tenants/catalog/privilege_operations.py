@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.migrations.operations.base import Operation
 from psycopg import sql
 
+from tenants.catalog.ddl import StatementOperation
 from tenants.constants import APP_ROLE, OWNER_ROLE
 
 READ_WRITE = sql.SQL("SELECT, INSERT, UPDATE, DELETE")
@@ -40,34 +40,7 @@ def _database_statement(before: str, after: str) -> sql.Composed:
     ).format(sql.Literal(before + " "), sql.Literal(" " + after))
 
 
-class _SQLOperation(Operation):
-    reversible = True
-    reduces_to_sql = True
-
-    def state_forwards(self, app_label, state):
-        pass
-
-    def _run(self, schema_editor, statements: Sequence[sql.Composable]) -> None:
-        connection = schema_editor.connection.connection
-        for statement in statements:
-            schema_editor.execute(statement.as_string(connection))
-
-    def forwards_statements(self) -> list[sql.Composable]:
-        raise NotImplementedError
-
-    def backwards_statements(self) -> list[sql.Composable]:
-        raise NotImplementedError
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        schema_editor.connection.ensure_connection()
-        self._run(schema_editor, self.forwards_statements())
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        schema_editor.connection.ensure_connection()
-        self._run(schema_editor, self.backwards_statements())
-
-
-class RestrictAppRolePrivileges(_SQLOperation):
+class RestrictAppRolePrivileges(StatementOperation):
     def __init__(self, read_only_tables: Sequence[str], tenant_tables: Sequence[str]) -> None:
         self.read_only_tables = list(read_only_tables)
         self.tenant_tables = list(tenant_tables)
@@ -117,7 +90,7 @@ class RestrictAppRolePrivileges(_SQLOperation):
         return "Give the app role exactly SELECT on tenants and read-write on the tenant tables; no TEMP, no CREATE"
 
 
-class GrantTenantTablePrivileges(_SQLOperation):
+class GrantTenantTablePrivileges(StatementOperation):
     """SELECT, INSERT, UPDATE, DELETE on one new tenant table (never TRUNCATE)."""
 
     def __init__(self, table: str) -> None:

@@ -5,7 +5,6 @@ or staff rights asked for outside the platform tenant (tenants.services holds th
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from tenants import platform_audit as audit
 from tenants import services
 from tenants.management.base import refused, tenant_by_slug
 
@@ -37,10 +36,4 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise refused("Invalid user", exc) from exc
-        if user.is_staff or user.is_superuser:
-            audit.record(
-                "user.staff",
-                tenant=tenant,
-                detail={"user": username, "is_staff": user.is_staff, "is_superuser": user.is_superuser},
-            )
         self.stdout.write(str(user.id))

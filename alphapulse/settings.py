@@ -67,7 +67,6 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "alphapulse.urls"
 WSGI_APPLICATION = "alphapulse.wsgi.application"
-APPEND_SLASH = True
 
 TEMPLATES = [
     {
@@ -156,7 +155,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A hostile client cannot make the server parse a huge body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
@@ -171,7 +169,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
-    "PAGE_SIZE": 50,
     # Proxies in front of gunicorn that append to X-Forwarded-For. 0: the
     # client address is REMOTE_ADDR, so a forged header cannot dodge the
     # login rate limit. Set it to the number of trusted proxies.

@@ -1,6 +1,6 @@
 """The app role's privileges: what it must hold, what it does hold, and the difference.
 
-The one source of truth for CONTRACT section 3 ("least privilege"). The
+The one source of truth for the app role's least privilege (docs/security.md, section 3). The
 expected set is stated here; the actual set is read from the catalog, for the
 app role and everything it inherits (PUBLIC, roles it is a member of):
 
@@ -241,7 +241,7 @@ def _has_citus(connection: BaseDatabaseWrapper) -> bool:
 
 
 def expected_privileges(connection: BaseDatabaseWrapper) -> set[Privilege]:
-    """The whole set CONTRACT section 3 allows, in this database."""
+    """The whole set least privilege allows, in this database."""
     tables = sorted(tenant_tables())
     expected = {Privilege("table", "public.tenants", "SELECT")}
     expected |= {Privilege("table", f"public.{table}", p) for table in tables for p in READ_WRITE}

@@ -1,4 +1,4 @@
-"""The app role holds exactly its least-privilege set (CONTRACT section 3).
+"""The app role holds exactly its least-privilege set (docs/security.md, section 3: least privilege).
 
 Each defect of the privilege review is tried as the app role itself, on the
 test database: writing `tenants`, reading Django's session and admin tables,
@@ -29,7 +29,7 @@ from tests.support.scratch import connect, manage, scratch_database
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
 TENANT_TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots", "risk_metrics", "agent_signals")
-# The literal whole set: change it only together with CONTRACT section 3.
+# The literal whole set: change it only together with tenants/catalog/privileges.py and docs/security.md.
 EXPECTED = {
     Privilege("table", "public.tenants", "SELECT"),
     *(Privilege("table", f"public.{t}", p) for t in TENANT_TABLES for p in ("SELECT", "INSERT", "UPDATE", "DELETE")),

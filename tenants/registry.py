@@ -46,3 +46,9 @@ def tenant_models() -> list[type[TenantModel]]:
 def tenant_tables() -> tuple[str, ...]:
     """The tenant tables' names, in foreign-key order (the app registry is fixed once loaded)."""
     return tuple(model._meta.db_table for model in tenant_models())
+
+
+@functools.cache
+def append_only_tables() -> frozenset[str]:
+    """The tenant tables the app role may only INSERT into and SELECT from (TenantModel.append_only)."""
+    return frozenset(model._meta.db_table for model in tenant_models() if model.append_only)

@@ -11,5 +11,5 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "tenant_id", "username", "email", "is_active", "created_at"]
+        fields = ["id", "tenant_id", "username", "email", "role", "is_active", "created_at"]
         read_only_fields = fields

@@ -25,6 +25,7 @@ class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
 class TradeViewSet(TenantRowViewSet):
     """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at range."""
 
+    access_resource = "trades"  # its rules: tenants/access.py
     queryset = models.Trade.objects.none()
     serializer_class = serializers.TradeSerializer
     filterset_class = filters.TradeFilter
@@ -38,6 +39,7 @@ class OrderViewSet(TenantRowViewSet):
     order may change its terms or be deleted (409 otherwise).
     """
 
+    access_resource = "orders"  # its rules: tenants/access.py
     queryset = models.Order.objects.none()
     serializer_class = serializers.OrderSerializer
     filterset_class = filters.OrderFilter
@@ -59,6 +61,7 @@ class OrderViewSet(TenantRowViewSet):
 class PositionViewSet(TenantRowViewSet):
     """Positions of the caller's tenant, one per (user, symbol); a negative quantity is a short."""
 
+    access_resource = "positions"  # its rules: tenants/access.py
     queryset = models.Position.objects.none()
     serializer_class = serializers.PositionSerializer
     filterset_class = filters.PositionFilter
@@ -67,6 +70,7 @@ class PositionViewSet(TenantRowViewSet):
 class PortfolioSnapshotViewSet(TenantRowViewSet):
     """Point-in-time portfolio values of the caller's tenant."""
 
+    access_resource = "portfolio-snapshots"  # its rules: tenants/access.py
     queryset = models.PortfolioSnapshot.objects.none()
     serializer_class = serializers.PortfolioSnapshotSerializer
     filterset_class = filters.PortfolioSnapshotFilter
@@ -75,6 +79,7 @@ class PortfolioSnapshotViewSet(TenantRowViewSet):
 class RiskMetricViewSet(TenantRowViewSet):
     """Risk metrics (VaR, drawdown, ...) of the caller's tenant."""
 
+    access_resource = "risk-metrics"  # its rules: tenants/access.py
     queryset = models.RiskMetric.objects.none()
     serializer_class = serializers.RiskMetricSerializer
     filterset_class = filters.RiskMetricFilter
@@ -83,6 +88,7 @@ class RiskMetricViewSet(TenantRowViewSet):
 class AgentSignalViewSet(TenantRowViewSet):
     """Signals from the tenant's trading agents; confidence between 0 and 1."""
 
+    access_resource = "agent-signals"  # its rules: tenants/access.py
     queryset = models.AgentSignal.objects.none()
     serializer_class = serializers.AgentSignalSerializer
     filterset_class = filters.AgentSignalFilter

@@ -54,6 +54,7 @@ class UserViewSet(
 ):
     """The caller's tenant's users (the manager and RLS both scope them)."""
 
+    access_resource = "users"  # its rules: tenants/access.py
     serializer_class = UserSerializer
     queryset = User.objects.none()
 

@@ -8,7 +8,9 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from tenants.access import CHANGE, EXECUTION_STATUSES
 from tenants.http.views import TenantScopedViewSetMixin
+from tenants.tenant_audit import actor_of
 from trading import filters, models, serializers, services
 
 
@@ -23,12 +25,24 @@ class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
 
 
 class TradeViewSet(TenantRowViewSet):
-    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at range."""
+    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at range.
+
+    Admins and traders book trades; only an admin amends or deletes one, and
+    each amendment or deletion is recorded in the audit log with before and after.
+    """
 
     access_resource = "trades"  # its rules: tenants/access.py
     queryset = models.Trade.objects.none()
     serializer_class = serializers.TradeSerializer
     filterset_class = filters.TradeFilter
+
+    def perform_update(self, serializer):
+        serializer.instance = services.trade_amend(
+            serializer.instance, serializer.validated_data, actor=actor_of(self.request)
+        )
+
+    def perform_destroy(self, instance):
+        services.trade_delete(instance, actor=actor_of(self.request))
 
 
 class OrderViewSet(TenantRowViewSet):
@@ -36,7 +50,9 @@ class OrderViewSet(TenantRowViewSet):
 
     A limit order needs `limit_price`, a market order has none. Status moves
     new -> partially_filled -> filled, or to cancelled / rejected; only a `new`
-    order may change its terms or be deleted (409 otherwise).
+    order may change its terms or be deleted (409 otherwise). A trader changes
+    or cancels only their own orders while new; only an admin moves an order
+    to partially_filled, filled or rejected (recorded as `order.executed`).
     """
 
     access_resource = "orders"  # its rules: tenants/access.py
@@ -52,6 +68,19 @@ class OrderViewSet(TenantRowViewSet):
             # (say, cancel and fill the same new order).
             queryset = queryset.select_for_update()
         return queryset
+
+    def access_action(self, request):
+        """A change that moves the order to partially_filled, filled or rejected is `execute`."""
+        if self.action in ("update", "partial_update") and isinstance(request.data, dict):
+            if request.data.get("status") in EXECUTION_STATUSES:
+                return "execute"
+            return CHANGE
+        return None
+
+    def perform_update(self, serializer):
+        serializer.instance = services.order_change(
+            serializer.instance, serializer.validated_data, actor=actor_of(self.request)
+        )
 
     def perform_destroy(self, instance):
         services.order_check_deletable(instance)

@@ -19,6 +19,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from tenants.services import TenantConflict
+
 logger = logging.getLogger(__name__)
 
 RedisError = (RedisConnectionError, RedisTimeoutError)
@@ -73,6 +75,9 @@ def read_only_refusal(exc: Exception) -> bool:
 
 
 def json_exception_handler(exc, context):
+    if isinstance(exc, TenantConflict):
+        # A rule of the tenant's state (its last admin, its seats): the request is fine, the moment is not.
+        return Response({"detail": str(exc), "code": exc.code}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = exception_handler(exc, context)

@@ -26,6 +26,7 @@ from platform_ops import audit
 from platform_ops.admin_actions import offboard
 from tenants import services
 from tenants.models import Tenant, User
+from tenants.tenant_audit import SYSTEM_ACTOR
 
 admin.site.site_header = "AlphaPulse platform admin"
 admin.site.site_title = "AlphaPulse admin"
@@ -131,7 +132,7 @@ class UserCreationForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("username", "email", "is_active")
+        fields = ("username", "email", "role", "is_active")
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # ModelForm.clean() returns self.cleaned_data
@@ -159,6 +160,10 @@ class UserCreationForm(forms.ModelForm):
         return user
 
 
+# Changed through tenants.services.user_change (its rules and its audit event).
+USER_RULED_FIELDS = ("role", "is_active", "email")
+
+
 class UserChangeForm(forms.ModelForm):
     new_password = forms.CharField(
         label="New password",
@@ -170,7 +175,23 @@ class UserChangeForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("email", "is_active", "is_staff", "is_superuser")
+        fields = ("email", "role", "is_active", "is_staff", "is_superuser")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        # The tenant's own rules (the last active admin, the seats), as the users API applies them.
+        changes = {
+            f: self.cleaned_data[f] for f in USER_RULED_FIELDS if f in self.changed_data and f in self.cleaned_data
+        }
+        if changes:
+            original = User.all_tenants.using(self.instance._state.db).get(pk=self.instance.pk)
+            try:
+                services.check_user_change(original, changes, by=None, using=self.instance._state.db or "default")
+            except services.TenantConflict as exc:
+                self.add_error(None, str(exc))
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return self.cleaned_data
 
     def clean_new_password(self) -> str:
         password = self.cleaned_data["new_password"]
@@ -185,8 +206,8 @@ def is_privileged(user: User) -> bool:
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ("username", "tenant", "email", "is_active", "is_staff", "created_at")
-    list_filter = ("tenant", "is_active", "is_staff")
+    list_display = ("username", "tenant", "email", "role", "is_active", "is_staff", "created_at")
+    list_filter = ("tenant", "role", "is_active", "is_staff")
     search_fields = ("username", "email", "tenant__slug")
     list_select_related = ("tenant",)
     ordering = ("tenant__name", "username")
@@ -205,7 +226,14 @@ class UserAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         # The same services as the commands: one way to create a user or set a password.
         if change:
+            ruled = {f: getattr(obj, f) for f in USER_RULED_FIELDS if f in form.changed_data}
+            if ruled:
+                # The rest of the form saves as usual; these go through the service.
+                for field in ruled:
+                    setattr(obj, field, form.initial.get(field))
             super().save_model(request, obj, form, change)
+            if ruled:
+                services.user_change(obj, ruled, by=None, actor=SYSTEM_ACTOR, using=obj._state.db or "default")
             if form.cleaned_data.get("new_password"):
                 services.user_set_password(obj, form.cleaned_data["new_password"])
             rights = [f for f in ("is_staff", "is_superuser") if f in form.changed_data]
@@ -223,6 +251,7 @@ class UserAdmin(admin.ModelAdmin):
             username=obj.username,
             password=form.cleaned_data["password1"],
             email=obj.email,
+            role=obj.role,
             check_password=False,  # the form validated it, with its errors on the field
         )
         created.is_active = obj.is_active
@@ -241,10 +270,10 @@ class UserAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None):
         if obj is None:
-            return [(None, {"fields": ("tenant", "username", "email", "is_active", "password1", "password2")})]
+            return [(None, {"fields": ("tenant", "username", "email", "role", "is_active", "password1", "password2")})]
         return [
             (None, {"fields": ("tenant", "username", "id", "created_at", "email", "new_password")}),
-            ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
+            ("Access", {"fields": ("role", "is_active", "is_staff", "is_superuser")}),
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):
@@ -268,10 +297,22 @@ class UserAdmin(admin.ModelAdmin):
 
     @admin.action(description="Deactivate the selected users (their tokens stop working at once)")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = self._changeable(request, queryset).filter(is_active=True).update(is_active=False)
-        self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
+        self._set_active(request, queryset, False)
 
     @admin.action(description="Reactivate the selected users")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = self._changeable(request, queryset).filter(is_active=False).update(is_active=True)
-        self.message_user(request, f"Reactivated {changed} user(s).", messages.SUCCESS)
+        self._set_active(request, queryset, True)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[User], active: bool) -> None:
+        """One user at a time through tenants.services.user_change: the last admin and the seats hold here too."""
+        changed = 0
+        for user in self._changeable(request, queryset).filter(is_active=not active).select_related("tenant"):
+            try:
+                services.user_change(
+                    user, {"is_active": active}, by=None, actor=SYSTEM_ACTOR, using=user._state.db or "default"
+                )
+                changed += 1
+            except (services.TenantConflict, ValidationError) as exc:
+                self.message_user(request, f"{user.username}@{user.tenant.slug}: {exc}", messages.ERROR)
+        verb = "Reactivated" if active else "Deactivated"
+        self.message_user(request, f"{verb} {changed} user(s).", messages.SUCCESS)

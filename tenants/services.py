@@ -1,25 +1,26 @@
-"""Tenant and user rules, one place for each, used by the admin, the commands and load_demo.
+"""Tenant and user changes, one function each, used by the admin, the commands, offboarding and load_demo.
 
-Two rules hold the platform together and live only here:
-- staff only in the platform tenant (PLATFORM_TENANT_SLUG): the admin logs in
-  platform users only (tenants.http.auth.PlatformStaffBackend), so a staff flag
-  anywhere else would be a silently useless account, or a hole if that
-  backend ever changed;
-- the platform tenant cannot be suspended: its users are the staff, and a
-  suspension would lock the platform out of its own admin.
-The models call the rule checks from clean() and save(), so no path past the
-admin or the commands skips them. Every refusal is a ValidationError naming
-what is wrong (commands turn it into CommandError, exit 2; the admin shows it
-on the form; the API answers 400), or a TenantConflict for a rule of the
-tenant's state (the last active admin, the seats of its tier: the API
-answers 409). Writes go to the owner connection by default (platform work);
-the users API passes `using=` the app connection, inside the request's
-tenant transaction.
+The platform rules they enforce (staff only in the platform tenant, the
+platform tenant never suspended) are tenants.rules', which the models also call
+from clean() and save(), so no path past these functions skips them either.
+Every refusal is a ValidationError naming what is wrong (commands turn it into
+CommandError, exit 2; the admin shows it on the form). Writes go to the owner
+connection: platform work.
 
-The tenant's own rules for its users live here too: the users API, the
-admin's form, `create_tenant_user` and `load_demo` all call them, and each
-change records its tenant audit event (`user.created`, `user.changed`) on
-the same connection, in the same transaction (tenants.tenant_audit).
+Each platform change is recorded in the audit trail here, by the function that
+makes it, with the `Actor` it is given (the admin passes the request's user; a
+command or a shell leaves it out: the operator running the process), in the
+same transaction as the change. Whether a change is audited does not depend on
+which surface made it.
+
+The tenant's own rules for its users live here too (roles, the seats of the
+tier, the last active admin): the users API, the admin, `create_tenant_user`
+and `load_demo` all call them. A rule of the tenant's state is a
+TenantConflict (the API answers 409). Each change of a user is recorded in
+the tenant's own audit log (`user.created`, `user.changed`, with the
+`actor` label of tenants.tenant_audit) on the same connection, in the same
+transaction. The users API passes `using=` the app connection, inside the
+request's tenant transaction.
 """
 
 from __future__ import annotations
@@ -30,11 +31,15 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import transaction
 
+from tenants import platform_audit
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
+from tenants.platform_audit import Actor
 from tenants.roles import Role
+from tenants.rules import check_staff_allowed, check_status_allowed
 from tenants.tenant_audit import SYSTEM_ACTOR, record_event
 
 
@@ -52,45 +57,30 @@ class SeatLimitReached(TenantConflict):
     code = "seat_limit"
 
 
-# -- the rules -----------------------------------------------------------------
-
-
-def is_platform(tenant: Tenant) -> bool:
-    return tenant.slug == settings.PLATFORM_TENANT_SLUG
-
-
-def check_staff_allowed(tenant: Tenant, *, is_staff: bool, is_superuser: bool) -> None:
-    """Staff (and superusers, who are staff) only in the platform tenant."""
-    if (is_staff or is_superuser) and not is_platform(tenant):
-        raise ValidationError(
-            f"Only users of the platform tenant '{settings.PLATFORM_TENANT_SLUG}' can be staff; "
-            f"'{tenant.slug}' is a customer tenant.",
-            code="staff_outside_platform",
-        )
-
-
-def check_status_allowed(tenant: Tenant, status: str) -> None:
-    """Known statuses only, and never a suspended platform tenant."""
-    if status not in Tenant.Status.values:
-        raise ValidationError(
-            {"status": f"Unknown status '{status}': choose {' or '.join(Tenant.Status.values)}."}, code="invalid"
-        )
-    check_platform_not_suspended(tenant, status)
-
-
-def check_platform_not_suspended(tenant: Tenant, status: str) -> None:
-    """The save guard: an unknown status is left to the database's CHECK constraint."""
-    if status == Tenant.Status.SUSPENDED and is_platform(tenant):
-        raise ValidationError(
-            {"status": "The platform tenant cannot be suspended: its users are the staff."},
-            code="platform_suspended",
-        )
-
-
 # -- tenants ---------------------------------------------------------------------
 
 
-def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str = OWNER_DATABASE) -> Tenant:
+class TenantNotFound(LookupError):
+    """No tenant has this slug; the message says how to list them."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            f"No tenant with slug '{slug}'. List them with: manage.py shell -c "
+            '"from tenants.models import Tenant; print([t.slug for t in Tenant.objects.all()])"'
+        )
+
+
+def tenant_by_slug(slug: str, *, using: str = OWNER_DATABASE) -> Tenant:
+    """The tenant with this slug, or TenantNotFound: the one lookup every command uses."""
+    tenant = Tenant.objects.using(using).filter(slug=slug).first()
+    if tenant is None:
+        raise TenantNotFound(slug)
+    return tenant
+
+
+def tenant_create(
+    *, slug: str, name: str, tier: str | None = None, by: Actor | None = None, using: str = OWNER_DATABASE
+) -> Tenant:
     tier = tier or Tenant.Tier.PRO
     if tier not in Tenant.Tier.values:
         raise ValidationError(
@@ -100,30 +90,57 @@ def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str =
         raise ValidationError({"slug": f"A tenant with slug '{slug}' already exists."}, code="unique")
     tenant = Tenant(slug=slug, name=name, subscription_tier=tier)
     tenant.full_clean(validate_unique=False)
-    tenant.save(using=using)
+    with transaction.atomic(using=using):
+        tenant.save(using=using)
+        platform_audit.record("tenant.create", tenant=tenant, detail={"name": name, "tier": tier}, by=by, alias=using)
     return tenant
 
 
-def tenant_get_or_create(*, slug: str, name: str, tier: str, using: str = OWNER_DATABASE) -> Tenant:
+def tenant_get_or_create(
+    *, slug: str, name: str, tier: str, by: Actor | None = None, using: str = OWNER_DATABASE
+) -> Tenant:
     """The tenant with this slug, made with `name` and `tier` if it is missing (idempotent set-up)."""
     existing = Tenant.objects.using(using).filter(slug=slug).first()
-    return existing or tenant_create(slug=slug, name=name, tier=tier, using=using)
+    return existing or tenant_create(slug=slug, name=name, tier=tier, by=by, using=using)
 
 
-def platform_tenant(using: str = OWNER_DATABASE) -> Tenant:
+def platform_tenant(using: str = OWNER_DATABASE, *, by: Actor | None = None) -> Tenant:
     """The tenant whose users are the staff; created on first use (fresh database, createsuperuser)."""
     return tenant_get_or_create(
-        slug=settings.PLATFORM_TENANT_SLUG, name="AlphaPulse Platform", tier=Tenant.Tier.ENTERPRISE, using=using
+        slug=settings.PLATFORM_TENANT_SLUG, name="AlphaPulse Platform", tier=Tenant.Tier.ENTERPRISE, by=by, using=using
     )
 
 
-def tenant_set_status(tenant: Tenant, status: str, *, using: str = OWNER_DATABASE) -> bool:
+def tenant_set_status(
+    tenant: Tenant, status: str, *, by: Actor | None = None, reason: str = "", using: str = OWNER_DATABASE
+) -> bool:
     """Suspend or reactivate; True when the status changed. The middleware reads it on every request."""
     check_status_allowed(tenant, status)
-    if tenant.status == status:
+    previous = tenant.status
+    if previous == status:
         return False
     tenant.status = status
-    tenant.save(using=using, update_fields=["status", "updated_at"])
+    with transaction.atomic(using=using):
+        tenant.save(using=using, update_fields=["status", "updated_at"])
+        detail = {"from": previous, "to": status}
+        platform_audit.record("tenant.status", tenant=tenant, reason=reason, detail=detail, by=by, alias=using)
+    return True
+
+
+def tenant_set_tier(tenant: Tenant, tier: str, *, by: Actor | None = None, using: str = OWNER_DATABASE) -> bool:
+    """Move a tenant to another subscription tier; True when it changed."""
+    if tier not in Tenant.Tier.values:
+        raise ValidationError(
+            {"subscription_tier": f"Unknown tier '{tier}': choose one of {', '.join(Tenant.Tier.values)}."}
+        )
+    previous = tenant.subscription_tier
+    if previous == tier:
+        return False
+    tenant.subscription_tier = tier
+    with transaction.atomic(using=using):
+        tenant.save(using=using, update_fields=["subscription_tier", "updated_at"])
+        detail = {"from": previous, "to": tier}
+        platform_audit.record("tenant.tier", tenant=tenant, detail=detail, by=by, alias=using)
     return True
 
 
@@ -178,37 +195,29 @@ def user_create(
     is_staff: bool = False,
     is_superuser: bool = False,
     check_password: bool = True,
+    by: Actor | None = None,
     actor: str = SYSTEM_ACTOR,
     using: str = OWNER_DATABASE,
 ) -> User:
-    """A user of `tenant`, its username unique within that tenant only, within its seats.
+    """A user of `tenant`, its username unique within that tenant only (built by the model's manager),
+    within the seats of the tenant's tier.
 
     `check_password=False` is for callers that validated it already
-    (createsuperuser asks the operator whether to bypass the validators).
-    Records `user.created` (by `actor`) in the tenant's audit log.
+    (the admin's form, with its errors on the field). Records `user.created`
+    (by `actor`) in the tenant's audit log.
     """
     check_staff_allowed(tenant, is_staff=is_staff, is_superuser=is_superuser)
     check_role(role)
-    user = User(
-        tenant=tenant,
-        username=username,
-        email=email,
-        role=role,
-        is_staff=is_staff or is_superuser,
-        is_superuser=is_superuser,
-    )
-    # Uniqueness is checked below, inside the tenant; the tenant is set, not a form field.
-    user.full_clean(exclude=["password", "tenant"], validate_unique=False, validate_constraints=False)
     if check_password and password is not None:
         try:
-            validate_password(password, user)
+            validate_password(password, User(tenant=tenant, username=username, email=email))
         except ValidationError as exc:
             raise ValidationError({"password": exc.messages}) from exc
-    user.set_password(password)
-    with tenant_context(tenant, using=using):
-        check_username_free(tenant, username, using=using)
+    with transaction.atomic(using=using), tenant_context(tenant, using=using):
         check_seat_free(tenant, using=using)
-        user.save(using=using)
+        user = User.all_tenants.db_manager(using).create_user(
+            username, email, password, tenant=tenant, role=role, is_staff=is_staff, is_superuser=is_superuser, by=by
+        )
         record_event(
             "user.created",
             actor=actor,
@@ -220,11 +229,49 @@ def user_create(
     return user
 
 
+def check_username_free(tenant: Tenant, username: str, *, using: str = OWNER_DATABASE) -> None:
+    """Usernames are unique within a tenant only (a global index would leak other tenants' names)."""
+    User.all_tenants.db_manager(using).check_username_free(tenant, username)
+
+
+def user_set_staff(
+    user: User, *, is_staff: bool, is_superuser: bool = False, by: Actor | None = None, using: str = OWNER_DATABASE
+) -> bool:
+    """Grant or take away staff rights; True when they changed (recorded with the rights before and after)."""
+    check_staff_allowed(user.tenant, is_staff=is_staff, is_superuser=is_superuser)
+    was = {"is_staff": user.is_staff, "is_superuser": user.is_superuser}
+    now = {"is_staff": is_staff or is_superuser, "is_superuser": is_superuser}
+    changed = [field for field in now if now[field] != was[field]]
+    if not changed:
+        return False
+    user.is_staff, user.is_superuser = now["is_staff"], now["is_superuser"]
+    with transaction.atomic(using=using), tenant_context(user.tenant, using=using):
+        user.save(using=using, update_fields=["is_staff", "is_superuser"])
+        detail = {"user": user.username, **now} | {f"was_{field}": was[field] for field in changed}
+        platform_audit.record("user.staff", tenant=user.tenant, detail=detail, by=by, alias=using)
+    return True
+
+
+def user_set_active(user: User, active: bool, *, by: Actor | None = None, using: str = OWNER_DATABASE) -> bool:
+    """Deactivate (the user's tokens stop working at once) or reactivate, by platform staff; True when it changed.
+
+    The tenant's rules hold here too (its last active admin, its seats:
+    TenantConflict); recorded in the platform trail and the tenant's log.
+    """
+    if user.is_active == active:
+        return False
+    with transaction.atomic(using=using):
+        user_change(user, {"is_active": active}, acting_user=None, actor=SYSTEM_ACTOR, using=using)
+        detail = {"user": user.username, "from": not active, "to": active}
+        platform_audit.record("user.active", tenant=user.tenant, detail=detail, by=by, alias=using)
+    return True
+
+
 def user_change(
     user: User,
     changes: dict[str, Any],
     *,
-    by: User | None,
+    acting_user: User | None,
     actor: str,
     using: str = OWNER_DATABASE,
 ) -> User:
@@ -235,7 +282,7 @@ def user_change(
     """
     tenant = user._tenant(using)
     with tenant_context(tenant, using=using):
-        changed = check_user_change(user, changes, by=by, using=using)
+        changed = check_user_change(user, changes, acting_user=acting_user, using=using)
         if not changed:
             return user
         before = {field: getattr(user, field) for field in changed}
@@ -253,11 +300,11 @@ def user_change(
     return user
 
 
-def check_user_change(user: User, changes: dict[str, Any], *, by: User | None, using: str) -> dict[str, Any]:
+def check_user_change(user: User, changes: dict[str, Any], *, acting_user: User | None, using: str) -> dict[str, Any]:
     """The fields of `changes` that differ from `user`, once every rule allows them.
 
     400 (ValidationError): an unknown role or field, a bad email, changing
-    one's own role or deactivating oneself (`by` is the acting user; ask
+    one's own role or deactivating oneself (`acting_user`, None for staff; ask
     another admin). 409: demoting or deactivating the tenant's last active
     admin (LastActiveAdmin), reactivating past the tier's seats
     (SeatLimitReached). Those two lock the tenant's active users until the
@@ -287,7 +334,7 @@ def check_user_change(user: User, changes: dict[str, Any], *, by: User | None, u
                 f"'{user.username}' is the last active admin of tenant '{user._tenant(using).slug}': "
                 "make another user admin first."
             )
-    if by is not None and by.pk == user.pk:
+    if acting_user is not None and acting_user.pk == user.pk:
         if "role" in changed:
             raise ValidationError({"role": "You cannot change your own role: ask another admin."}, code="self")
         if changed.get("is_active") is False:
@@ -324,20 +371,6 @@ def _save_password(user: User, password: str, *, actor: str, using: str) -> User
             details={"changed": ["password"]},
             using=using,
         )
-    return user
-
-
-def check_username_free(tenant: Tenant, username: str, *, using: str = OWNER_DATABASE) -> None:
-    """Usernames are unique within a tenant only (a global index would leak other tenants' names)."""
-    if User.all_tenants.using(using).filter(tenant=tenant, username=username).exists():
-        raise ValidationError({"username": f"Tenant '{tenant.slug}' already has a user '{username}'."}, code="unique")
-
-
-def user_set_staff(user: User, *, is_staff: bool, is_superuser: bool = False, using: str = OWNER_DATABASE) -> User:
-    check_staff_allowed(user.tenant, is_staff=is_staff, is_superuser=is_superuser)
-    user.is_staff, user.is_superuser = is_staff or is_superuser, is_superuser
-    with tenant_context(user.tenant, using=using):
-        user.save(using=using, update_fields=["is_staff", "is_superuser"])
     return user
 
 

@@ -102,7 +102,9 @@ class UserViewSet(
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object()
         data = self._input(request)
-        user = services.user_change(user, data, by=request.user, actor=actor_of(request), using=DEFAULT_DB_ALIAS)
+        user = services.user_change(
+            user, data, acting_user=request.user, actor=actor_of(request), using=DEFAULT_DB_ALIAS
+        )
         return Response(UserSerializer(user).data)
 
     @action(detail=False)

@@ -19,14 +19,14 @@ import django.db.models.manager
 import django.utils.timezone
 from django.db import migrations, models
 
-from tenants.database.distribution_operations import (
+from tenants.catalog.distribution_operations import (
     AddForeignKeyOffCitus,
     AddForeignKeyOnCitus,
     DistributeTenantTable,
     DropForeignKeyOnCitus,
 )
-from tenants.database.privilege_operations import GrantTenantTablePrivileges
-from tenants.database.rls_operations import EnableTenantRLS
+from tenants.catalog.privilege_operations import GrantTenantTablePrivileges
+from tenants.catalog.rls_operations import EnableTenantRLS
 
 # The policy shape this migration writes, frozen (tenants 0011's inline form).
 CURRENT_TENANT = "NULLIF(current_setting('app.current_tenant_id', true), '')::uuid"

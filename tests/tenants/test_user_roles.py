@@ -15,8 +15,8 @@ from django.db import DatabaseError, connection, transaction
 
 from tenants.models import User
 from tenants.roles import Role
-from tests.factories import UserFactory
-from tests.scratch import connect, manage, scratch_database
+from tests.support.factories import UserFactory
+from tests.support.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ import pytest
 from tenants.context import tenant_context
 from tenants.models import TenantAuditEvent, User
 from tenants.roles import Role
-from tests.conftest import bearer_client
-from tests.factories import TenantFactory, UserFactory
+from tests.support.clients import bearer_client
+from tests.support.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 
 from tenants.access import ACCESS, Reach
 from tenants.context import tenant_context
-from tests.factories import FACTORY_BY_TABLE
+from tests.support.factories import FACTORY_BY_TABLE
 
 pytestmark = pytest.mark.django_db
 

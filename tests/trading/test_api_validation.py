@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tenants.context import tenant_context
-from tests.factories import OrderFactory, TradeFactory
+from tests.support.factories import OrderFactory, TradeFactory
 from trading.models import Order, Position, Trade
 
 pytestmark = pytest.mark.django_db

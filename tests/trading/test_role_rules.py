@@ -15,8 +15,8 @@ import pytest
 from tenants.context import tenant_context
 from tenants.models import TenantAuditEvent
 from tenants.roles import Role
-from tests.conftest import bearer_client
-from tests.factories import OrderFactory, TradeFactory, UserFactory
+from tests.support.clients import bearer_client
+from tests.support.factories import OrderFactory, TradeFactory, UserFactory
 from trading.models import Order, PortfolioSnapshot, RiskMetric, Trade
 
 pytestmark = pytest.mark.django_db

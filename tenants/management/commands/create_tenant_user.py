@@ -6,7 +6,6 @@ platform tenant (tenants.services holds these rules), or no seat left in the ten
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from platform_ops import audit
 from tenants import services
 from tenants.management.base import refused, tenant_by_slug
 from tenants.roles import Role
@@ -61,10 +60,4 @@ class Command(BaseCommand):
             raise refused("Invalid user", exc) from exc
         except services.TenantConflict as exc:
             raise CommandError(f"Refused: {exc}", returncode=2) from exc
-        if user.is_staff or user.is_superuser:
-            audit.record(
-                "user.staff",
-                tenant=tenant,
-                detail={"user": username, "is_staff": user.is_staff, "is_superuser": user.is_superuser},
-            )
         self.stdout.write(str(user.id))

@@ -9,7 +9,7 @@ change...) is a 400 naming it: nothing is silently dropped, nothing applied.
 
 from rest_framework import serializers
 
-from tenants.models import User
+from tenants.models import TenantAuditEvent, User
 from tenants.roles import Role
 
 
@@ -50,3 +50,10 @@ class UserChangeSerializer(StrictInputSerializer):
 class PasswordChangeSerializer(StrictInputSerializer):
     old_password = serializers.CharField(max_length=4096, write_only=True, style={"input_type": "password"})
     new_password = serializers.CharField(max_length=4096, write_only=True, style={"input_type": "password"})
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TenantAuditEvent
+        fields = ["id", "action", "actor", "target_type", "target_id", "details", "created_at"]
+        read_only_fields = fields

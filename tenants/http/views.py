@@ -7,6 +7,7 @@ context, so their queryset (the scoped manager) and RLS both limit them to the t
 
 from typing import Any
 
+import django_filters
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -19,13 +20,14 @@ from rest_framework_simplejwt.views import TokenViewBase
 from tenants import services
 from tenants.http.auth import TenantLoginSerializer, TenantRefreshSerializer
 from tenants.http.serializers import (
+    AuditEventSerializer,
     PasswordChangeSerializer,
     UserChangeSerializer,
     UserCreateSerializer,
     UserSerializer,
 )
 from tenants.http.throttling import LoginThrottle
-from tenants.models import User
+from tenants.models import TenantAuditEvent, User
 from tenants.tenant_audit import actor_of
 
 
@@ -118,3 +120,27 @@ class UserViewSet(
         data = self._input(request)
         services.user_change_own_password(request.user, **data, actor=actor_of(request), using=DEFAULT_DB_ALIAS)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    # Equality and timestamptz comparison only: LEAKPROOF operators, applied next to the RLS policy.
+    action = django_filters.CharFilter(field_name="action", max_length=64)
+    actor = django_filters.CharFilter(field_name="actor", max_length=128)
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = TenantAuditEvent
+        fields = ["action", "actor", "since"]
+
+
+class AuditEventViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The tenant's audit log, newest first (admins only): who changed what in the tenant.
+
+    Filters: `action` (e.g. `trade.changed`), `actor` (a user's id, `api_key:<id>` or
+    `system`), `since` (ISO 8601). Cursor-paginated. Nothing here is ever changed or deleted.
+    """
+
+    access_resource = "audit-events"  # its rules: tenants/access.py
+    serializer_class = AuditEventSerializer
+    queryset = TenantAuditEvent.objects.none()
+    filterset_class = AuditEventFilter

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -161,7 +162,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.http.auth.TenantJWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Who may do what inside a tenant: the access table (tenants/access.py), read by RoleAccess.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenants.http.permissions.RoleAccess",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["alphapulse.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -185,6 +190,26 @@ TENANT_RATE_LIMITS = {
     "enterprise": "12000/min",
     **env.dict("TENANT_RATE_LIMITS", default={}),
 }
+
+
+def _seat_limits(overrides: dict[str, str]) -> dict[str, int | None]:
+    """Active users per tenant by subscription tier ('none' or 'unlimited': no limit)."""
+    limits: dict[str, int | None] = {"free": 3, "starter": 10, "pro": 50, "enterprise": None}
+    for tier, value in overrides.items():
+        text = value.strip().lower()
+        if text in ("none", "unlimited"):
+            limits[tier] = None
+        elif text.isdigit():
+            limits[tier] = int(text)
+        else:
+            raise ImproperlyConfigured(f"TENANT_SEAT_LIMITS: {tier}={value!r} is not a number of seats or 'none'.")
+    return limits
+
+
+# Seats: active users per tenant by tier (tenants.services.check_seat_free); a
+# new or reactivated user past them is refused (409). Override as
+# TENANT_SEAT_LIMITS=free=5,enterprise=none
+TENANT_SEAT_LIMITS = _seat_limits(env.dict("TENANT_SEAT_LIMITS", default={}))
 # Login and refresh attempts per client address.
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="30/min")
 # Redis (scripts/redis.sh writes REDIS_URL to .env): Django's cache, so the

@@ -13,7 +13,8 @@ app role and everything it inherits (PUBLIC, roles it is a member of):
 - its memberships, its role attributes and its `ALTER ROLE ... SET` settings.
 
 Expected: SELECT on `tenants`; SELECT, INSERT, UPDATE, DELETE on every tenant
-table (the models' TenantModel tables); USAGE on sequences those tables own
+table (the models' TenantModel tables), SELECT and INSERT only on the
+append-only ones (`audit_events`); USAGE on sequences those tables own
 (none today: uuid keys); EXECUTE on the functions the tenant policies call
 (a policy runs with the caller's rights); USAGE on schema public; CONNECT on
 the database; LOGIN and INHERIT; the guard-rail settings and a search_path
@@ -36,7 +37,7 @@ from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from tenants.constants import APP_ROLE, BYPASS_ROLE
-from tenants.registry import tenant_tables
+from tenants.registry import append_only_tables, tenant_tables
 
 # Schemas that belong to PostgreSQL or to Citus's own machinery: their objects
 # carry the ACLs their makers gave them, and are not the project's. CREATE on
@@ -56,6 +57,7 @@ _NOT_SYSTEM_EXTENSION_MEMBER = """
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT", "UPDATE")
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
+APPEND_ONLY = ("SELECT", "INSERT")  # a record of history: written once, never changed (audit_events)
 
 # ALTER ROLE alphapulse_app SET ...: the guard rails scripts/db.sh sets. Values
 # are checked for search_path only (pg_temp last: a temp table can then never
@@ -244,7 +246,11 @@ def expected_privileges(connection: BaseDatabaseWrapper) -> set[Privilege]:
     """The whole set least privilege allows, in this database."""
     tables = sorted(tenant_tables())
     expected = {Privilege("table", "public.tenants", "SELECT")}
-    expected |= {Privilege("table", f"public.{table}", p) for table in tables for p in READ_WRITE}
+    expected |= {
+        Privilege("table", f"public.{table}", p)
+        for table in tables
+        for p in (APPEND_ONLY if table in append_only_tables() else READ_WRITE)
+    }
     expected |= {
         Privilege("schema", "public", "USAGE"),
         Privilege("database", "(current)", "CONNECT"),

@@ -23,7 +23,7 @@ from tenants.constants import (
     TENANT_SETTING,
 )
 from tenants.database.bypass import rls_bypass
-from tenants.registry import tenant_tables
+from tenants.registry import tenant_models, tenant_tables
 
 
 @dataclass
@@ -122,7 +122,8 @@ def integrity_counts() -> list[tuple[str, int, int, int]]:
     """Per tenant table: (table, NULL tenant_id rows, orphan rows, rows whose user is in another tenant)."""
     results = []
     with connections[OWNER_DATABASE].cursor() as cursor:
-        for table in tenant_tables():
+        for model in tenant_models():
+            table = model._meta.db_table
             t = sql.Identifier(table)
             query = sql.SQL(
                 "SELECT count(*) FILTER (WHERE x.tenant_id IS NULL), "
@@ -133,7 +134,7 @@ def integrity_counts() -> list[tuple[str, int, int, int]]:
             cursor.execute(query.as_string(cursor.connection))
             nulls, orphans = cursor.fetchone()
             mismatched = 0
-            if table != "users":
+            if any(field.attname == "user_id" for field in model._meta.concrete_fields):
                 # Joined on (tenant_id, user_id): a row whose user is not a user
                 # of its own tenant. A join on user_id alone is not on the
                 # distribution column, which a Citus coordinator refuses.

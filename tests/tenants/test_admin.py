@@ -162,6 +162,7 @@ def user_form(tenant: Tenant, **overrides) -> dict:
         "tenant": str(tenant.pk),
         "username": "dana",
         "email": "dana@example.com",
+        "role": "viewer",
         "is_active": "on",
         "password1": "a-long-enough-password",
         "password2": "a-long-enough-password",
@@ -177,6 +178,7 @@ def test_create_a_user_in_a_chosen_tenant_with_a_password(staff_client):
     assert dana.tenant_id == acme.pk
     assert dana.check_password("a-long-enough-password")
     assert not dana.is_staff
+    assert dana.role == "viewer"
 
 
 def test_user_form_errors_write_nothing(staff_client):
@@ -210,7 +212,26 @@ def test_deactivate_action_and_user_filter_by_tenant(staff_client):
 
 
 def change_form(user: User, **overrides) -> dict:
-    return {"email": user.email, "is_active": "on", "new_password": "", **overrides}
+    return {"email": user.email, "role": user.role, "is_active": "on", "new_password": "", **overrides}
+
+
+def test_role_change_in_the_admin_keeps_the_last_admin_and_is_audited(super_client, platform):
+    from tenants.context import tenant_context
+    from tenants.models import TenantAuditEvent
+
+    acme = owner_tenant("acme")
+    alice, arthur = owner_user(acme, "alice", role="admin"), owner_user(acme, "arthur", role="trader")
+    refused = super_client.post(f"/admin/tenants/user/{alice.pk}/change/", change_form(alice, role="viewer"))
+    assert refused.status_code == 200 and b"last active admin" in refused.content
+    alice.refresh_from_db(using=OWNER)
+    assert alice.role == "admin"
+    done = super_client.post(f"/admin/tenants/user/{arthur.pk}/change/", change_form(arthur, role="admin"))
+    assert done.status_code == 302
+    arthur.refresh_from_db(using=OWNER)
+    assert arthur.role == "admin"
+    with tenant_context(acme, using=OWNER):
+        event = TenantAuditEvent.objects.using(OWNER).get()
+    assert (event.action, event.actor, event.details["after"]) == ("user.changed", "system", {"role": "admin"})
 
 
 def test_only_superusers_can_grant_staff(staff_client, super_client, platform):

@@ -33,6 +33,9 @@ TENANT_TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots"
 EXPECTED = {
     Privilege("table", "public.tenants", "SELECT"),
     *(Privilege("table", f"public.{t}", p) for t in TENANT_TABLES for p in ("SELECT", "INSERT", "UPDATE", "DELETE")),
+    # The tenant audit log is history: the app role writes an event and reads it, nothing more.
+    Privilege("table", "public.audit_events", "SELECT"),
+    Privilege("table", "public.audit_events", "INSERT"),
     Privilege("schema", "public", "USAGE"),
     Privilege("database", "(current)", "CONNECT"),
     Privilege("role attribute", "", "LOGIN"),

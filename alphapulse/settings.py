@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -85,7 +86,6 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "alphapulse.urls"
 WSGI_APPLICATION = "alphapulse.wsgi.application"
-APPEND_SLASH = True
 
 TEMPLATES = [
     {
@@ -118,7 +118,7 @@ def _database(url_var: str) -> dict:
         # Django's psycopg pool (per process) instead of one persistent
         # connection per thread; Django requires CONN_MAX_AGE=0 with it. The
         # tenant setting is transaction-local, so a pooled connection carries
-        # nothing from one request to the next (tests/test_live_server.py).
+        # nothing from one request to the next (tests/tenants/test_live_server.py).
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"]["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),
@@ -180,14 +180,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A hostile client cannot make the server parse a huge body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.http.auth.TenantJWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Who may do what inside a tenant: the access table (tenants/access.py), read by RoleAccess.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenants.http.permissions.RoleAccess",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["alphapulse.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -195,7 +198,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
-    "PAGE_SIZE": 50,
     # Proxies in front of gunicorn that append to X-Forwarded-For. 0: the
     # client address is REMOTE_ADDR, so a forged header cannot dodge the
     # login rate limit. Set it to the number of trusted proxies.
@@ -212,6 +214,26 @@ TENANT_RATE_LIMITS = {
     "enterprise": "12000/min",
     **env.dict("TENANT_RATE_LIMITS", default={}),
 }
+
+
+def _seat_limits(overrides: dict[str, str]) -> dict[str, int | None]:
+    """Active users per tenant by subscription tier ('none' or 'unlimited': no limit)."""
+    limits: dict[str, int | None] = {"free": 3, "starter": 10, "pro": 50, "enterprise": None}
+    for tier, value in overrides.items():
+        text = value.strip().lower()
+        if text in ("none", "unlimited"):
+            limits[tier] = None
+        elif text.isdigit():
+            limits[tier] = int(text)
+        else:
+            raise ImproperlyConfigured(f"TENANT_SEAT_LIMITS: {tier}={value!r} is not a number of seats or 'none'.")
+    return limits
+
+
+# Seats: active users per tenant by tier (tenants.services.check_seat_free); a
+# new or reactivated user past them is refused (409). Override as
+# TENANT_SEAT_LIMITS=free=5,enterprise=none
+TENANT_SEAT_LIMITS = _seat_limits(env.dict("TENANT_SEAT_LIMITS", default={}))
 # Login and refresh attempts per client address.
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="30/min")
 # Redis (scripts/redis.sh writes REDIS_URL to .env): Django's cache, so the
@@ -310,7 +332,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Zero-downtime migrations (tenants/database/ddl.py; docs/design.md, "Zero-downtime DDL").
+# Zero-downtime migrations (tenants/catalog/ddl.py; docs/design.md, "Zero-downtime DDL").
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)

@@ -22,8 +22,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from platform_ops import audit
 from platform_ops.offboarding import OffboardingRefused, live_counts, offboard_tenant
+from tenants import platform_audit as audit
 from tenants.models import Tenant
 
 

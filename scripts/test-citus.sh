@@ -13,7 +13,7 @@ export TEST_DB_NAME="${CITUS_TEST_DB_NAME:-test_alphapulse_citus}"
 # `citus` (tests/conftest.py gives it to everything under tests/trading,
 # tests/jobs and tests/citus: every API write, every job, the cluster's own
 # tests; other modules opt in with pytestmark). Arguments replace the
-# selection (scripts/test-citus.sh tests/test_live_server.py -x).
+# selection (scripts/test-citus.sh tests/tenants/test_live_server.py -x).
 echo "== pytest on the Citus cluster"
 if [ "$#" -gt 0 ]; then
   python -m pytest -p no:cacheprovider "$@"

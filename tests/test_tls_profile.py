@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.scratch import manage
+from tests.support.scratch import manage
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.db import migrations
 
 FUNCTION = "platform_audit_stamp"
 
-FORWARD = [
+FORWARD = (
     f"""CREATE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.at := clock_timestamp();
@@ -25,11 +25,11 @@ END $$""",
     "GRANT TRIGGER ON platform_audit TO CURRENT_USER",
     f"CREATE TRIGGER platform_audit_stamp BEFORE INSERT ON platform_audit FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()",
     "REVOKE TRIGGER ON platform_audit FROM CURRENT_USER",
-]
-BACKWARD = [
+)
+BACKWARD = (
     "DROP TRIGGER IF EXISTS platform_audit_stamp ON platform_audit",
     f"DROP FUNCTION IF EXISTS {FUNCTION}()",
-]
+)
 
 
 class Migration(migrations.Migration):

@@ -17,11 +17,11 @@ from django.db import connection, connections
 from django.db.utils import ProgrammingError
 from psycopg import errors
 
+from tenants.catalog.nodes import worker_addresses
+from tenants.catalog.privileges import privilege_problems_on_every_node
+from tenants.catalog.servers import Server
 from tenants.context import tenant_context
-from tenants.database.nodes import worker_addresses
-from tenants.database.privileges import privilege_problems_on_every_node
-from tenants.database.servers import Server
-from tests.scratch import citus_sh
+from tests.support.scratch import citus_sh
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from tests.conftest import PASSWORD
-from tests.factories import TenantFactory, UserFactory
+from tests.support.clients import PASSWORD
+from tests.support.factories import TenantFactory, UserFactory
 
 pytestmark = [
     pytest.mark.django_db(databases=["default", "owner"]),

@@ -1,5 +1,5 @@
 """`rls_check` names every change that moves rows between tenants or widens what a session sees
-(issue 20 item 4; tenants.database.weakenings and the schema rule of tenants.database.privileges).
+(issue 20 item 4; tenants.catalog.weakenings and the schema rule of tenants.catalog.privileges).
 
 Each case commits its weakening as the owner in one migrated scratch database, runs the real
 `manage.py rls_check` there (exit 1, the weakening named), and takes it away again; the
@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tenants.database.servers import Server
-from tests.scratch import ON_CITUS, ROOT, connect, manage, scratch_database
+from tenants.catalog.servers import Server
+from tests.support.scratch import ON_CITUS, ROOT, connect, manage, scratch_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.citus]  # also on the cluster (make test-citus)
 

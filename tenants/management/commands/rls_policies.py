@@ -20,9 +20,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, transaction
 from psycopg import sql
 
-from platform_ops import audit
+from tenants import platform_audit as audit
+from tenants.catalog.drift import read_table_security, rls_operations_applied
 from tenants.constants import OWNER_DATABASE
-from tenants.database.drift import read_table_security, rls_operations_applied
 from tenants.registry import tenant_tables
 
 

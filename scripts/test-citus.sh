@@ -15,6 +15,14 @@ suites=(
   tests/tenants/test_tenant_middleware.py
   tests/tenants/test_live_server.py
   tests/trading/test_openapi_fuzz.py
+  # Who may do what inside a tenant (roles, access table, users API, audit log, READ ONLY guard).
+  tests/tenants/test_user_roles.py
+  tests/tenants/test_tenant_audit.py
+  tests/tenants/test_users_api.py
+  tests/tenants/test_audit_events_api.py
+  tests/tenants/test_access_matrix.py
+  tests/tenants/test_read_only_guard.py
+  tests/trading/test_role_rules.py
 )
 # Citus-only tests (the distributed layout, routing, the cluster's bugs).
 [ -d tests/citus ] && suites+=(tests/citus)

@@ -74,9 +74,7 @@ def client_of(committed: dict, role: str) -> APIClient:
 
 def trades(committed: dict) -> list[tuple]:
     with connections["owner"].cursor() as cursor:
-        cursor.execute(
-            "SELECT id, symbol, price FROM trades WHERE tenant_id = %s ORDER BY id", [committed["tenant"]]
-        )
+        cursor.execute("SELECT id, symbol, price FROM trades WHERE tenant_id = %s ORDER BY id", [committed["tenant"]])
         return cursor.fetchall()
 
 

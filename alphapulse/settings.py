@@ -25,6 +25,24 @@ SECRET_KEY = env.str("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
+# A TLS deployment (docs/security.md, "HTTPS"): HTTPS=true marks the session
+# and CSRF cookies Secure, redirects plain HTTP to HTTPS and sends HSTS; behind
+# a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it
+# sets ("X-Forwarded-Proto"), which the proxy must overwrite on every request.
+# `manage.py check --deploy --fail-level WARNING` is clean for this profile.
+HTTPS = env.bool("HTTPS", default=False)
+_proxy_header = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+# /health stays answerable over plain HTTP for a load balancer's probe.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+
 # RLS_ENABLED=false is the scenario-1 flag: the app stops setting the tenant
 # variable and isolation rests on the tenant-scoped ORM alone (docs/runbook.md).
 RLS_ENABLED = env.bool("RLS_ENABLED", default=True)
@@ -140,8 +158,14 @@ AUTHENTICATION_BACKENDS = ["tenants.http.auth.PlatformStaffBackend"]
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 PLATFORM_TENANT_SLUG = env.str("PLATFORM_TENANT_SLUG", default="platform")
 
+# Django's four validators, for every path that sets a password (the commands,
+# the admin, the API all call tenants.services / validate_password): a common
+# password such as "password" or "12345678" is refused everywhere.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Argon2 is not pinned here; PBKDF2 stays the hasher. Tests swap in MD5 for speed.
 PASSWORD_HASHERS = env.list(
@@ -262,6 +286,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": env.int("CELERY_RESTORE_THROTTLE", default=10),
 }
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+# Job messages are signed whole (jobs.tenant_tasks); one older than this is
+# refused, and a consumed message id is remembered in Redis a little longer.
+JOB_MESSAGE_MAX_AGE = env.int("JOB_MESSAGE_MAX_AGE", default=86400)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     # A platform task that sends one job per active tenant (jobs.tasks.fan_out).

@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from tenants import services
+from tenants import rules, services
 from tenants.models import Tenant, User
 from tenants.platform_audit import Actor
 from tenants.tenant_audit import SYSTEM_ACTOR
@@ -78,6 +78,12 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None):
+        # The platform tenant's slug is its identity (tenants.rules.check_platform_identity).
+        if obj is not None and rules.is_platform(obj):
+            return (*self.readonly_fields, "slug")
+        return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         by = Actor.of_request(request)

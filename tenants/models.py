@@ -81,9 +81,13 @@ class Tenant(models.Model):
     # The status rule lives in tenants.rules; forms (clean) and every save call it.
     def clean(self) -> None:
         rules.check_status_allowed(self, self.status)
+        rules.check_platform_identity(self)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         rules.check_platform_not_suspended(self, self.status)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "slug" in update_fields:
+            rules.check_platform_identity(self, using=kwargs.get("using"))
         super().save(*args, **kwargs)
 
 

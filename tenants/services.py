@@ -116,15 +116,7 @@ def tenant_set_status(
 ) -> bool:
     """Suspend or reactivate; True when the status changed. The middleware reads it on every request."""
     check_status_allowed(tenant, status)
-    previous = tenant.status
-    if previous == status:
-        return False
-    tenant.status = status
-    with transaction.atomic(using=using):
-        tenant.save(using=using, update_fields=["status", "updated_at"])
-        detail = {"from": previous, "to": status}
-        platform_audit.record("tenant.status", tenant=tenant, reason=reason, detail=detail, by=by, alias=using)
-    return True
+    return _tenant_change(tenant, "status", status, "tenant.status", by=by, reason=reason, using=using)
 
 
 def tenant_set_tier(tenant: Tenant, tier: str, *, by: Actor | None = None, using: str = OWNER_DATABASE) -> bool:
@@ -133,14 +125,21 @@ def tenant_set_tier(tenant: Tenant, tier: str, *, by: Actor | None = None, using
         raise ValidationError(
             {"subscription_tier": f"Unknown tier '{tier}': choose one of {', '.join(Tenant.Tier.values)}."}
         )
-    previous = tenant.subscription_tier
-    if previous == tier:
+    return _tenant_change(tenant, "subscription_tier", tier, "tenant.tier", by=by, using=using)
+
+
+def _tenant_change(
+    tenant: Tenant, field: str, value: str, action: str, *, by: Actor | None, reason: str = "", using: str
+) -> bool:
+    """Set one field and record the change (from, to) in the same transaction; False when it is the same."""
+    previous = getattr(tenant, field)
+    if previous == value:
         return False
-    tenant.subscription_tier = tier
+    setattr(tenant, field, value)
     with transaction.atomic(using=using):
-        tenant.save(using=using, update_fields=["subscription_tier", "updated_at"])
-        detail = {"from": previous, "to": tier}
-        platform_audit.record("tenant.tier", tenant=tenant, detail=detail, by=by, alias=using)
+        tenant.save(using=using, update_fields=[field, "updated_at"])
+        detail = {"from": previous, "to": value}
+        platform_audit.record(action, tenant=tenant, reason=reason, detail=detail, by=by, alias=using)
     return True
 
 

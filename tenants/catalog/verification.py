@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
-from tenants.catalog.privileges import privilege_problems
+from tenants.catalog.privileges import privilege_problems_on_every_node
 from tenants.constants import (
     APP_ROLE,
     BYPASS_ROLE,
@@ -83,7 +83,8 @@ def rls_findings() -> list[Finding]:
             Finding(APP_ROLE, "no BYPASSRLS", not role.bypassrls),
             Finding(APP_ROLE, f"not a member of {BYPASS_ROLE}", not role.in_bypass_role),
         ]
-    problems = privilege_problems(connections[OWNER_DATABASE])
+    # Every node: Citus propagates neither every grant nor a revoke on the catalogs.
+    problems = privilege_problems_on_every_node(OWNER_DATABASE)
     findings += [Finding(APP_ROLE, "holds exactly its least-privilege set", False, p) for p in problems]
     if not problems:
         findings.append(Finding(APP_ROLE, "holds exactly its least-privilege set", True))

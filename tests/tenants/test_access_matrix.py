@@ -38,7 +38,7 @@ from tests.support.factories import (
     UserFactory,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 FACTORY_PASSWORD = UserFactory.password  # every factory user's password
 

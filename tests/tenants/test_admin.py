@@ -389,3 +389,38 @@ def test_admin_login_shares_the_login_rate_limit(client, staff, settings):
     assert codes == [200] * 5  # the form again, with its error
     refused = admin_login(client, "staff")  # even the right password, until the window ends
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+
+
+# -- issue 20: the platform tenant's identity; common passwords ----------------
+
+
+def test_staff_cannot_rename_the_platform_tenant(staff_client, platform):
+    """Item 3: a rename locked every staff account out at once."""
+    page = staff_client.get(f"/admin/tenants/tenant/{platform.pk}/change/")
+    assert b'name="slug"' not in page.content
+    staff_client.post(
+        f"/admin/tenants/tenant/{platform.pk}/change/",
+        {"name": "Renamed", "slug": "renamed", "subscription_tier": platform.subscription_tier, "status": "active"},
+    )
+    platform.refresh_from_db(using=OWNER)
+    assert platform.slug == settings.PLATFORM_TENANT_SLUG
+    assert admin_login(staff_client, "staff").status_code == 302
+
+
+def test_no_path_renames_the_platform_tenant_or_gives_its_slug_away(platform):
+    from django.core.exceptions import ValidationError
+
+    platform.slug = "renamed"
+    with pytest.raises(ValidationError, match="cannot change"):
+        platform.save(using=OWNER)
+    platform.refresh_from_db(using=OWNER)
+    assert platform.slug == settings.PLATFORM_TENANT_SLUG
+
+
+@pytest.mark.parametrize("password", ["password", "12345678", "qwertyuiop"])
+def test_common_numeric_and_similar_passwords_are_refused_in_the_admin(staff_client, password):
+    """Item 15: only the minimum length was checked."""
+    acme = owner_tenant("acme")
+    response = staff_client.post("/admin/tenants/user/add/", user_form(acme, password1=password, password2=password))
+    assert response.status_code == 200
+    assert not User.all_tenants.using(OWNER).filter(tenant=acme).exists()

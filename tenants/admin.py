@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from tenants import rules, services
 from tenants.models import Tenant, User
 from tenants.platform_audit import Actor
+from tenants.roles import Role
 from tenants.tenant_audit import SYSTEM_ACTOR
 
 admin.site.site_header = "AlphaPulse platform admin"
@@ -125,7 +126,20 @@ class TenantAdmin(admin.ModelAdmin):
         self.message_user(request, f"Activated {changed} tenant(s).", messages.SUCCESS)
 
 
-class UserCreationForm(forms.ModelForm):
+class OptionalRoleMixin:
+    """A form that names no role keeps the user's (a new user: trader), as the API does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        if "role" in self.fields:  # type: ignore[attr-defined]
+            self.fields["role"].required = False  # type: ignore[attr-defined]
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data.get("role")  # type: ignore[attr-defined]
+        return role or getattr(self.instance, "role", None) or Role.TRADER  # type: ignore[attr-defined]
+
+
+class UserCreationForm(OptionalRoleMixin, forms.ModelForm):
     """New user of a chosen tenant, with a password (User.tenant is not editable on the model)."""
 
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.order_by("name"))
@@ -166,7 +180,7 @@ class UserCreationForm(forms.ModelForm):
 USER_RULED_FIELDS = ("role", "is_active")
 
 
-class UserChangeForm(forms.ModelForm):
+class UserChangeForm(OptionalRoleMixin, forms.ModelForm):
     new_password = forms.CharField(
         label="New password",
         widget=forms.PasswordInput,

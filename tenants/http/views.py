@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework_simplejwt.views import TokenViewBase
 
 from tenants import services
+from tenants.access import READ, SAFE_METHODS, Reach, rule_for
 from tenants.http.auth import TenantLoginSerializer, TenantRefreshSerializer
 from tenants.http.serializers import (
     AuditEventSerializer,
@@ -37,10 +38,19 @@ class TenantScopedViewSetMixin:
     # reads `Model.objects` afresh, scoped to the request's tenant (and RLS).
     # (A comment, not a docstring: docstrings become OpenAPI descriptions.)
 
+    # Where the access table lets the caller's role read its own rows only
+    # (tenants/access.py, e.g. a trader's API keys), a list holds only those.
+
     queryset: QuerySet[Any]
 
     def get_queryset(self) -> QuerySet[Any]:
-        return self.queryset.model.objects.all()
+        queryset = self.queryset.model.objects.all()
+        request = getattr(self, "request", None)
+        rule = rule_for(getattr(self, "access_resource", None), READ)
+        if request is not None and request.method in SAFE_METHODS and rule is not None:
+            if rule.reach(getattr(request.user, "role", "")) in (Reach.OWN, Reach.OWN_NEW):
+                queryset = queryset.filter(user=request.user)
+        return queryset
 
 
 class TenantTokenObtainView(TokenViewBase):

@@ -15,7 +15,7 @@ from tenants.roles import Role
 from tests.support.clients import bearer_client
 from tests.support.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 
 def event(tenant, action: str, actor: str, at: datetime.datetime) -> None:

@@ -30,6 +30,8 @@ from tenants.models import User
 from trading import views as trading_views
 from trading.models import Trade
 
+pytestmark = pytest.mark.citus  # also on the cluster (make test-citus)
+
 INSERT_TENANT = (
     "INSERT INTO tenants (id, name, slug, subscription_tier, status, created_at, updated_at) "
     "VALUES (%s, 'Read only', %s, 'pro', 'active', now(), now())"

@@ -16,7 +16,7 @@ from tenants.context import NoTenantContext
 from tenants.models import AppendOnly, TenantAuditEvent
 from tenants.tenant_audit import SYSTEM_ACTOR, actor_of, record_event
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 
 def refused(statement: str, params) -> str:

@@ -18,7 +18,7 @@ from tenants.roles import Role
 from tests.support.factories import UserFactory
 from tests.support.scratch import connect, manage, scratch_database
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 INSERT_USER = (
     "INSERT INTO users (id, tenant_id, password, username, email, is_active, is_staff, is_superuser, created_at) "

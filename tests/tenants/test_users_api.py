@@ -20,7 +20,7 @@ from tenants.roles import Role
 from tests.support.clients import bearer_client
 from tests.support.factories import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 GOOD_PASSWORD = "a-long-and-fine-passphrase"
 

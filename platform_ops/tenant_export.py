@@ -42,6 +42,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant, User
@@ -315,6 +316,13 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
     return manifest
 
 
+def _db_value(field: models.Field, value: Any) -> Any:
+    """JSON columns go in as jsonb (psycopg adapts no dict by itself); the export holds them as JSON text."""
+    if not isinstance(field, models.JSONField) or value is None:
+        return value
+    return Jsonb(json.loads(value) if isinstance(value, str) else value)
+
+
 def _check_identity(manifest: Manifest, model: type[models.Model], fields: list, values: list, where: str) -> None:
     """The tenant row is the manifest's tenant; a customer tenant brings no staff (tenants.rules)."""
     columns = [f.column for f in fields]
@@ -345,7 +353,7 @@ def _load(manifest: Manifest, entries: list, by_table: dict, alias: str, progres
             count = 0
             for row in _rows(manifest.path / entry["file"]):
                 try:
-                    values = [f.to_python(row[f.column]) for f in fields]
+                    values = [_db_value(f, f.to_python(row[f.column])) for f in fields]
                 except (KeyError, TypeError, ValueError, ValidationError) as exc:
                     raise ExportError(f"{entry['file']} row {count + 1}: bad or missing value ({exc})") from exc
                 if tenant_column is not None and values[tenant_column] != manifest.tenant_id:

@@ -38,12 +38,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from tenants.constants import OWNER_DATABASE
-from tenants.models import Tenant
+from tenants.models import Tenant, User
 from tenants.registry import tenant_models, tenant_rows, tenant_rows_count_sql
 
 FORMAT = "alphapulse-tenant-export"
@@ -303,6 +305,43 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
         )
     order = [m._meta.db_table for m in exported_models()]
     entries = sorted(manifest.files, key=lambda e: order.index(e["table"]))
+    try:
+        _load(manifest, entries, by_table, alias, progress)
+    except IntegrityError as exc:
+        # A row id (or another key) that a row of this database already holds,
+        # another tenant's included: the transaction rolled back, nothing written.
+        raise ExportError(
+            f"The export's rows conflict with rows already here: {str(exc).splitlines()[0]}. Nothing was imported."
+        ) from exc
+    return manifest
+
+
+def _db_value(field: models.Field, value: Any) -> Any:
+    """JSON columns go in as jsonb (psycopg adapts no dict by itself); the export holds them as JSON text."""
+    if not isinstance(field, models.JSONField) or value is None:
+        return value
+    return Jsonb(json.loads(value) if isinstance(value, str) else value)
+
+
+def _check_identity(manifest: Manifest, model: type[models.Model], fields: list, values: list, where: str) -> None:
+    """The tenant row is the manifest's tenant; a customer tenant brings no staff (tenants.rules)."""
+    columns = [f.column for f in fields]
+    if model is Tenant:
+        tenant_id, slug = values[columns.index("id")], values[columns.index("slug")]
+        if tenant_id != manifest.tenant_id or slug != manifest.slug:
+            raise ExportError(
+                f"{where}: the tenant is '{slug}' ({tenant_id}), the manifest says '{manifest.slug}' "
+                f"({manifest.tenant_id})."
+            )
+    elif model is User and manifest.slug != settings.PLATFORM_TENANT_SLUG:
+        if values[columns.index("is_staff")] or values[columns.index("is_superuser")]:
+            raise ExportError(
+                f"{where}: user '{values[columns.index('username')]}' is staff or superuser; "
+                f"only the platform tenant '{settings.PLATFORM_TENANT_SLUG}' has staff."
+            )
+
+
+def _load(manifest: Manifest, entries: list, by_table: dict, alias: str, progress: Progress | None) -> None:
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         for entry in entries:
             model = by_table[entry["table"]]
@@ -314,11 +353,12 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
             count = 0
             for row in _rows(manifest.path / entry["file"]):
                 try:
-                    values = [f.to_python(row[f.column]) for f in fields]
+                    values = [_db_value(f, f.to_python(row[f.column])) for f in fields]
                 except (KeyError, TypeError, ValueError, ValidationError) as exc:
                     raise ExportError(f"{entry['file']} row {count + 1}: bad or missing value ({exc})") from exc
                 if tenant_column is not None and values[tenant_column] != manifest.tenant_id:
                     raise ExportError(f"{entry['file']} row {count + 1} belongs to another tenant.")
+                _check_identity(manifest, model, fields, values, f"{entry['file']} row {count + 1}")
                 batch.append(values)
                 count += 1
                 if len(batch) == INSERT_BATCH:
@@ -335,4 +375,3 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
             (loaded,) = cursor.fetchone()
             if loaded != int(entry["rows"]):
                 raise ExportError(f"{entry['table']}: {loaded} rows loaded, the manifest says {entry['rows']}.")
-    return manifest

@@ -191,3 +191,47 @@ def test_a_bad_row_late_in_the_import_rolls_everything_back(exported, tmp_path):
 def test_export_refuses_an_existing_path(source_db, exported):
     result = manage(source_db, "export_tenant", "acme", "--output", str(exported), check=False)
     assert result.returncode == 2 and "already exists" in result.stderr
+
+
+# -- issue 20 item 13: every refusal clear, audited, and nothing written ---------------
+
+
+def edited(exported: Path, tmp_path: Path, table: str, change) -> Path:
+    """A copy of the export with the first row of `table` changed, its checksum made to match again."""
+    path = copy_of(exported, tmp_path)
+    file = path / f"{table}.ndjson"
+    lines = file.read_text().splitlines()
+    lines[0] = json.dumps(change(json.loads(lines[0])))
+    file.write_text("\n".join(lines) + "\n")
+    manifest = json.loads((path / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        if entry["table"] == table:
+            entry["sha256"] = sha256_of(file)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def refused_import(path: Path, match: str) -> None:
+    with pytest.raises(CommandError, match=match) as refused:
+        run("import_tenant", str(path))
+    assert refused.value.returncode == 2
+    assert AuditEntry.objects.using("owner").filter(action="tenant.import", result="refused").exists()
+    assert not Tenant.objects.using("owner").filter(slug="acme").exists()
+
+
+def test_a_row_id_another_tenant_holds_is_a_clear_refusal(exported, tmp_path):
+    first_user = json.loads((exported / "users.ndjson").open().readline())
+    other = Tenant.objects.using("owner").create(slug="other", name="Other")
+    from tests.support.staff import owner_user
+
+    owner_user(other, "someone", id=first_user["id"])
+    refused_import(exported, "conflict with rows already here")
+
+
+def test_a_tenants_file_naming_another_tenant_is_refused(exported, tmp_path):
+    refused_import(edited(exported, tmp_path, "tenants", lambda row: {**row, "slug": "evil"}), "the manifest says")
+
+
+def test_staff_users_are_not_imported_into_a_customer_tenant(exported, tmp_path):
+    path = edited(exported, tmp_path, "users", lambda row: {**row, "is_staff": True, "is_superuser": True})
+    refused_import(path, "is staff or superuser")

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -50,6 +51,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: times and counts every request, refusals of later middleware included.
     "platform_ops.middleware.RequestObservabilityMiddleware",
+    # Before anything that can refuse: a browser's preflight OPTIONS carries no
+    # token, and django-cors-headers answers it here, before the tenant middleware.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # First, so sessions and auth of /admin/ requests use the owner connection.
     "tenants.http.middleware.StaffDatabaseMiddleware",
@@ -61,9 +65,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The RateLimit-* headers the throttles leave on the request (tenants/http/throttling.py).
+    "tenants.http.throttling.RateLimitHeadersMiddleware",
     # Last, so the tenant transaction wraps only the view.
     "tenants.http.middleware.TenantContextMiddleware",
 ]
+
+# Browser front-ends on other origins (django-cors-headers). Only the listed
+# origins get Access-Control-Allow-Origin; an origin not on the list gets no CORS
+# header at all, so the browser refuses to hand it the answer. Empty by default.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+# Bearer tokens, not cookies: no credentials mode needed.
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "idempotency-key")
+# Headers a browser script may read besides the simple ones: the rate-limit
+# state (tenants/http/throttling.py) and when to retry.
+CORS_EXPOSE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After")
 
 ROOT_URLCONF = "alphapulse.urls"
 WSGI_APPLICATION = "alphapulse.wsgi.application"

@@ -42,7 +42,7 @@ from django.db import connections, models, transaction
 from psycopg import sql
 
 from tenants.constants import OWNER_DATABASE
-from tenants.models import Tenant
+from tenants.models import Tenant, normalize_slug
 from tenants.registry import tenant_models
 
 FORMAT = "alphapulse-tenant-export"
@@ -109,7 +109,8 @@ class Manifest:
 
     @property
     def slug(self) -> str:
-        return str(self.data["tenant"]["slug"])
+        # An export of an older database may spell it in capitals: one spelling here.
+        return normalize_slug(str(self.data["tenant"]["slug"]))
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -309,6 +310,8 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
                     raise ExportError(f"{entry['file']} row {count + 1}: bad or missing value ({exc})") from exc
                 if tenant_column is not None and values[tenant_column] != manifest.tenant_id:
                     raise ExportError(f"{entry['file']} row {count + 1} belongs to another tenant.")
+                if model is Tenant:
+                    values[[f.name for f in fields].index("slug")] = manifest.slug
                 batch.append(values)
                 count += 1
                 if len(batch) == INSERT_BATCH:

@@ -26,10 +26,22 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models, router
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tenants.constants import DEFAULT_TENANT_ID
 from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id
+
+
+def normalize_slug(slug: str) -> str:
+    """The one spelling of a tenant slug: lower case, no surrounding blanks.
+
+    `HOOLI` beside `hooli` would be a look-alike in the staff UI (a phishing
+    aid) and a login that answers the uniform 401; every way in (commands,
+    admin, import, login) goes through here, and a CHECK constraint holds it
+    in the database (migration 0013_i26_tenant_slug_lower_case).
+    """
+    return slug.strip().lower()
 
 
 class Tenant(models.Model):
@@ -64,6 +76,7 @@ class Tenant(models.Model):
                 condition=Q(subscription_tier__in=["free", "starter", "pro", "enterprise"]),
                 name="tenants_tier_valid",
             ),
+            models.CheckConstraint(condition=Q(slug=Lower("slug")), name="tenants_slug_lower_case"),
         ]
 
     def __str__(self) -> str:
@@ -81,11 +94,14 @@ class Tenant(models.Model):
     def clean(self) -> None:
         from tenants import services
 
+        # Before the form's unique check, so `HOOLI` is refused beside `hooli`.
+        self.slug = normalize_slug(self.slug or "")
         services.check_status_allowed(self, self.status)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         from tenants import services
 
+        self.slug = normalize_slug(self.slug or "")
         services.check_platform_not_suspended(self, self.status)
         super().save(*args, **kwargs)
 

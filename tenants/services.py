@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
-from tenants.models import Tenant, User
+from tenants.models import Tenant, User, normalize_slug
 
 # -- the rules -----------------------------------------------------------------
 
@@ -62,6 +62,7 @@ def check_platform_not_suspended(tenant: Tenant, status: str) -> None:
 
 
 def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str = OWNER_DATABASE) -> Tenant:
+    slug = normalize_slug(slug)
     tier = tier or Tenant.Tier.PRO
     if tier not in Tenant.Tier.values:
         raise ValidationError(
@@ -77,7 +78,7 @@ def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str =
 
 def tenant_get_or_create(*, slug: str, name: str, tier: str, using: str = OWNER_DATABASE) -> Tenant:
     """The tenant with this slug, made with `name` and `tier` if it is missing (idempotent set-up)."""
-    existing = Tenant.objects.using(using).filter(slug=slug).first()
+    existing = Tenant.objects.using(using).filter(slug=normalize_slug(slug)).first()
     return existing or tenant_create(slug=slug, name=name, tier=tier, using=using)
 
 

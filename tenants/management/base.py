@@ -8,11 +8,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from tenants.constants import OWNER_DATABASE
-from tenants.models import Tenant
+from tenants.models import Tenant, normalize_slug
 
 
 def tenant_by_slug(slug: str) -> Tenant:
-    tenant = Tenant.objects.using(OWNER_DATABASE).filter(slug=slug).first()
+    tenant = Tenant.objects.using(OWNER_DATABASE).filter(slug=normalize_slug(slug)).first()
     if tenant is None:
         raise CommandError(
             f"No tenant with slug '{slug}'. List them with: manage.py shell -c "

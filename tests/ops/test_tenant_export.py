@@ -181,3 +181,19 @@ def test_a_bad_row_late_in_the_import_rolls_everything_back(exported, tmp_path):
 def test_export_refuses_an_existing_path(source_db, exported):
     result = manage(source_db, "export_tenant", "acme", "--output", str(exported), check=False)
     assert result.returncode == 2 and "already exists" in result.stderr
+
+
+def test_an_export_with_a_capital_slug_is_imported_lower_case(exported, tmp_path):
+    """An export from a database older than the lower-case rule: the slug comes in lowered."""
+    path = copy_of(exported, tmp_path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["tenant"]["slug"] = "ACME"
+    entry = next(e for e in manifest["files"] if e["table"] == "tenants")
+    file = path / entry["file"]
+    row = json.loads(file.read_text())
+    row["slug"] = "ACME"
+    file.write_text(json.dumps(row, sort_keys=True) + "\n")
+    entry["sha256"] = sha256_of(file)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    import_tenant(path)
+    assert Tenant.objects.using("owner").filter(slug="acme").exists()

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tenants.context import tenant_context
-from tenants.models import Tenant
+from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
     from celery import Task
@@ -48,7 +48,16 @@ def jobs_due_now() -> datetime:
 
 
 def tenants_for_jobs() -> Iterable[Tenant]:
-    return Tenant.objects.exclude(slug=settings.PLATFORM_TENANT_SLUG).order_by("slug")
+    """Every customer tenant: not the platform tenant (staff), nor the `default` tenant while it
+    has no users. `default` holds the rows of a legacy single-tenant database adopted by the
+    migrations (docs/admin.md); on a fresh install it is empty and a job there computes nothing."""
+    tenants = list(Tenant.objects.exclude(slug=settings.PLATFORM_TENANT_SLUG).order_by("slug"))
+    return [tenant for tenant in tenants if not tenant.is_default or _has_users(tenant)]
+
+
+def _has_users(tenant: Tenant) -> bool:
+    with tenant_context(tenant):
+        return User.objects.exists()
 
 
 def send_for_tenants(

@@ -23,7 +23,7 @@ class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
 
 
 class TradeViewSet(TenantRowViewSet):
-    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at and executed_at ranges."""
+    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at, executed_at."""
 
     queryset = models.Trade.objects.none()
     serializer_class = serializers.TradeSerializer

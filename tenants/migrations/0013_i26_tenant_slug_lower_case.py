@@ -8,17 +8,20 @@ way a row comes in (tenants.models.normalize_slug does it in the code).
 Reverse: the constraint goes; the slugs stay lower case (nothing to undo).
 """
 
+from django.core.management.base import CommandError
 from django.db import migrations, models
 from django.db.models.functions import Lower
 
 FIND_CLASHES = (
-    "SELECT lower(slug), array_agg(slug ORDER BY slug) FROM tenants GROUP BY lower(slug) HAVING count(*) > 1 "
-    "ORDER BY 1"
+    "SELECT lower(slug), array_agg(slug ORDER BY slug) FROM tenants GROUP BY lower(slug) HAVING count(*) > 1 ORDER BY 1"
 )
 
 
-class SlugClash(RuntimeError):
-    """Two or more tenants whose slugs differ only in case."""
+class SlugClash(CommandError):
+    """Two or more tenants whose slugs differ only in case: `migrate` stops with one line, exit 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=2)
 
 
 def slug_clashes(cursor) -> list[list[str]]:
@@ -34,7 +37,7 @@ def lower_slugs(apps, schema_editor) -> None:
             named = "; ".join(", ".join(repr(slug) for slug in group) for group in clashes)
             raise SlugClash(
                 f"Tenant slugs that differ only in case: {named}. Rename one of each group "
-                "(admin, or UPDATE tenants SET slug = ... as the owner) or offboard it, then migrate again."
+                "in the admin, or offboard it, then migrate again."
             )
         cursor.execute("UPDATE tenants SET slug = lower(slug) WHERE slug <> lower(slug)")
 

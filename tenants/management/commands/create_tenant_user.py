@@ -1,26 +1,35 @@
-"""`create_tenant_user <slug> <username> --password PW [--staff|--superuser]`: a user inside one tenant,
+"""`create_tenant_user <slug> <username> [--password PW | --password-stdin] [--staff|--superuser]`:
+a user inside one tenant. The password comes from --password (which `ps` and shell history
+see: kept for scripts), else one line on stdin with --password-stdin, else TENANT_USER_PASSWORD,
+else a prompt at a terminal. The user is
 written inside that tenant's context. Exit 2 on an unknown slug, a taken username, a weak password,
 or staff rights asked for outside the platform tenant (tenants.services holds that rule)."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
 
 from platform_ops import audit
 from tenants import services
-from tenants.management.base import refused, tenant_by_slug
+from tenants.management.base import OperatorCommand, refused, secret_from, tenant_by_slug
+
+# Read by this command only (not a setting): a password for scripts that keeps it out of `ps`.
+PASSWORD_ENV = "TENANT_USER_PASSWORD"
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create a user inside a tenant (usernames are unique per tenant) and print its id. "
-        "Exit status: 0 created, 2 refused (unknown tenant, taken username, weak password, staff outside "
-        "the platform tenant)."
+        "Password: --password-stdin, TENANT_USER_PASSWORD, or a prompt (--password still works, but `ps` "
+        "shows it). Exit status: 0 created, 2 refused (unknown tenant, taken username, weak or no password, "
+        "staff outside the platform tenant)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="the tenant's slug")
         parser.add_argument("username")
-        parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--password", help="visible in `ps` and shell history: prefer --password-stdin, the prompt or the env var"
+        )
+        parser.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
         parser.add_argument("--email", default="")
         parser.add_argument("--staff", action="store_true", help="may log in to /admin/ (platform tenant only)")
         parser.add_argument(
@@ -28,9 +37,21 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, slug: str, username: str, password: str, email: str, staff: bool, superuser: bool, **options
+        self,
+        *args,
+        slug: str,
+        username: str,
+        password: str | None,
+        password_stdin: bool,
+        email: str,
+        staff: bool,
+        superuser: bool,
+        **options,
     ):
         tenant = tenant_by_slug(slug)
+        password = secret_from(
+            given=password, env_var=PASSWORD_ENV, from_stdin=password_stdin, prompt=f"Password for {username}: "
+        )
         try:
             user = services.user_create(
                 tenant=tenant, username=username, password=password, email=email, is_staff=staff, is_superuser=superuser

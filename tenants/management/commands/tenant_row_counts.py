@@ -1,14 +1,14 @@
 """`tenant_row_counts`: 'table tenant_id rows' for every tenant table, as the owner (past the
 policies). The same lines `make backup` writes beside a dump (tenants.database.backups.row_counts)."""
 
-from django.core.management.base import BaseCommand
 from django.db import connections
 
 from tenants.constants import OWNER_DATABASE
 from tenants.database.backups import row_counts
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Print 'table tenant_id rows' for every tenant table (sorted), as the owner role. Exit status: 0."
 
     def handle(self, *args, **options):

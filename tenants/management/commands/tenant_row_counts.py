@@ -9,7 +9,10 @@ from tenants.management.base import OperatorCommand
 
 
 class Command(OperatorCommand):
-    help = "Print 'table tenant_id rows' for every tenant table (sorted), as the owner role. Exit status: 0."
+    help = (
+        "Print 'table tenant_id rows' for every tenant table (sorted), as the owner role. "
+        "Exit status: 0 printed (it only reads)."
+    )
 
     def handle(self, *args, **options):
         connections[OWNER_DATABASE].ensure_connection()

@@ -24,6 +24,16 @@ SECRET_KEY = env.str("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
+# HTTPS=true behind a TLS-terminating proxy that sets X-Forwarded-Proto: plain
+# HTTP is redirected (except /health, for the load balancer), cookies are
+# secure-only and browsers are told to keep to HTTPS (HSTS).
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+
 # RLS_ENABLED=false is the scenario-1 flag: the app stops setting the tenant
 # variable and isolation rests on the tenant-scoped ORM alone (docs/runbook.md).
 RLS_ENABLED = env.bool("RLS_ENABLED", default=True)
@@ -156,6 +166,10 @@ AUTHENTICATION_BACKENDS = ["tenants.http.auth.PlatformStaffBackend"]
 # Usernames are unique per tenant (a global unique index would tell tenant A
 # which names exist in tenant B); PlatformStaffBackend scopes admin logins.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+if not HTTPS and set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost", "::1"}:
+    # Served on loopback only (make run): plain HTTP is all there is, nothing to
+    # warn about. Any other host without HTTPS=true keeps check --deploy loud.
+    SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W008", "security.W012", "security.W016"]
 PLATFORM_TENANT_SLUG = env.str("PLATFORM_TENANT_SLUG", default="platform")
 
 AUTH_PASSWORD_VALIDATORS = [

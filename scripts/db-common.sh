@@ -16,7 +16,8 @@ as_pg() {
 
 superuser() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
 
-random_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+# random_secret [BYTES]: URL-safe text of BYTES random bytes (default 32: 43 characters).
+random_secret() { python3 -c "import secrets; print(secrets.token_urlsafe(${1:-32}))"; }
 
 write_env() {
   [ -f "$ENV_FILE" ] && return 0
@@ -27,7 +28,7 @@ write_env() {
   umask 077
   cat >"$ENV_FILE" <<ENV
 # Written by scripts/db.sh (make setup). Local secrets only; real environment variables win.
-SECRET_KEY=$(random_secret)
+SECRET_KEY=$(random_secret 64)
 JWT_SIGNING_KEY=$(random_secret)
 DEBUG=false
 ALLOWED_HOSTS=127.0.0.1,localhost

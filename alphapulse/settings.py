@@ -96,7 +96,6 @@ CORS_EXPOSE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Rese
 
 ROOT_URLCONF = "alphapulse.urls"
 WSGI_APPLICATION = "alphapulse.wsgi.application"
-APPEND_SLASH = True
 
 TEMPLATES = [
     {
@@ -129,7 +128,7 @@ def _database(url_var: str) -> dict:
         # Django's psycopg pool (per process) instead of one persistent
         # connection per thread; Django requires CONN_MAX_AGE=0 with it. The
         # tenant setting is transaction-local, so a pooled connection carries
-        # nothing from one request to the next (tests/test_live_server.py).
+        # nothing from one request to the next (tests/tenants/test_live_server.py).
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"]["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),
@@ -189,7 +188,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A hostile client cannot make the server parse a huge body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
@@ -204,7 +202,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
-    "PAGE_SIZE": 50,
     # Proxies in front of gunicorn that append to X-Forwarded-For. 0: the
     # client address is REMOTE_ADDR, so a forged header cannot dodge the
     # login rate limit. Set it to the number of trusted proxies.
@@ -322,7 +319,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Zero-downtime migrations (tenants/database/ddl.py; docs/design.md, "Zero-downtime DDL").
+# Zero-downtime migrations (tenants/catalog/ddl.py; docs/design.md, "Zero-downtime DDL").
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)

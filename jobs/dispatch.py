@@ -15,6 +15,7 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.utils import timezone
 
+from tenants.constants import DEFAULT_TENANT_ID
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 
@@ -52,7 +53,7 @@ def tenants_for_jobs() -> Iterable[Tenant]:
     has no users. `default` holds the rows of a legacy single-tenant database adopted by the
     migrations (docs/admin.md); on a fresh install it is empty and a job there computes nothing."""
     tenants = list(Tenant.objects.exclude(slug=settings.PLATFORM_TENANT_SLUG).order_by("slug"))
-    return [tenant for tenant in tenants if not tenant.is_default or _has_users(tenant)]
+    return [tenant for tenant in tenants if tenant.pk != DEFAULT_TENANT_ID or _has_users(tenant)]
 
 
 def _has_users(tenant: Tenant) -> bool:

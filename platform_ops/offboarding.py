@@ -31,12 +31,15 @@ from django.conf import settings
 from django.db import connections, transaction
 from psycopg import sql
 
-from platform_ops import audit
 from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, verify_export
+from tenants import platform_audit as audit
+from tenants import services
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
-from tenants.registry import tenant_models
+from tenants.platform_audit import Actor
+from tenants.registry import tenant_models, tenant_rows_count_sql
+from tenants.rules import is_platform
 
 STARTED, FINISHED = "tenant.offboard.started", "tenant.offboard.finished"
 DEFAULT_BATCH = 1000
@@ -65,12 +68,7 @@ def live_counts(tenant: Tenant, alias: str = OWNER_DATABASE) -> dict[str, int]:
     counts = {}
     with connections[alias].cursor() as cursor:
         for table in deletion_order():
-            cursor.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE tenant_id = %s")
-                .format(sql.Identifier(table))
-                .as_string(cursor.connection),
-                [tenant.pk],
-            )
+            cursor.execute(tenant_rows_count_sql(table).as_string(cursor.connection), [tenant.pk])
             counts[table] = cursor.fetchone()[0]
     return counts
 
@@ -112,8 +110,8 @@ def offboard_tenant(
     request=None,
     alias: str = OWNER_DATABASE,
 ) -> Offboarding:
-    who = {"request": request, "alias": alias}
-    if tenant.slug == settings.PLATFORM_TENANT_SLUG:
+    by = Actor.of_request(request) if request is not None else None
+    if is_platform(tenant):
         raise OffboardingRefused("The platform tenant cannot be offboarded: its users are the staff.")
     resuming = unfinished_offboarding(tenant, alias)
     manifest = None
@@ -132,16 +130,8 @@ def offboard_tenant(
     reason = no_export_reason.strip() or f"export verified at {export_path}"
     outcome = Offboarding(str(tenant.pk), tenant.slug, resumed=resuming is not None)
 
-    if tenant.status != Tenant.Status.SUSPENDED:
-        Tenant.objects.using(alias).filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
-        audit.record(
-            "tenant.status",
-            tenant=tenant,
-            reason="offboarding",
-            detail={"from": tenant.status, "to": "suspended"},
-            **who,
-        )
-        tenant.status = Tenant.Status.SUSPENDED
+    # Suspended through the service every surface uses (it records the change).
+    services.tenant_set_status(tenant, Tenant.Status.SUSPENDED, by=by, reason="offboarding", using=alias)
     if resuming is None:
         if manifest is not None:
             live = live_counts(tenant, alias)
@@ -149,7 +139,13 @@ def offboard_tenant(
             if live != exported:
                 stale = {t: (exported.get(t), n) for t, n in live.items() if exported.get(t) != n}
                 audit.record(
-                    "tenant.offboard", tenant=tenant, result="refused", reason=reason, detail={"stale": stale}, **who
+                    "tenant.offboard",
+                    tenant=tenant,
+                    result="refused",
+                    reason=reason,
+                    detail={"stale": stale},
+                    by=by,
+                    alias=alias,
                 )
                 raise OffboardingRefused(
                     f"The export at {export_path} is stale (table: exported, live): {stale}. "
@@ -164,7 +160,8 @@ def offboard_tenant(
                 "manifest_sha256": manifest.sha256() if manifest else None,
                 "batch_size": batch_size,
             },
-            **who,
+            by=by,
+            alias=alias,
         )
     try:
         for table in deletion_order():
@@ -177,7 +174,9 @@ def offboard_tenant(
                 if progress:
                     progress(table, deleted)
             outcome.deleted[table] = deleted
-            audit.record("tenant.offboard.deleted", tenant=tenant, detail={"table": table, "rows": deleted}, **who)
+            audit.record(
+                "tenant.offboard.deleted", tenant=tenant, detail={"table": table, "rows": deleted}, by=by, alias=alias
+            )
         with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
             cursor.execute("DELETE FROM tenants WHERE id = %s", [tenant.pk])
     except BaseException as exc:
@@ -188,10 +187,10 @@ def offboard_tenant(
             tenant=tenant,
             result="failed",
             detail={"error": f"{type(exc).__name__}: {exc}", "deleted_so_far": outcome.deleted},
-            request=request,
+            by=by,
             alias=alias,
             durable=True,
         )
         raise
-    audit.record(FINISHED, tenant=tenant, reason=reason, detail={"deleted": outcome.deleted}, **who)
+    audit.record(FINISHED, tenant=tenant, reason=reason, detail={"deleted": outcome.deleted}, by=by, alias=alias)
     return outcome

@@ -19,7 +19,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
-from platform_ops import audit
+from tenants import platform_audit as audit
 
 US004 = ("tenants", "0008_us004_enable_rls")
 

@@ -43,7 +43,7 @@ from psycopg import sql
 
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant, normalize_slug
-from tenants.registry import tenant_models
+from tenants.registry import tenant_models, tenant_rows, tenant_rows_count_sql
 
 FORMAT = "alphapulse-tenant-export"
 FORMAT_VERSION = 1
@@ -160,8 +160,7 @@ def export_tenant(
         for model in exported_models():
             table = model._meta.db_table
             fields = columns_of(model)
-            rows = model._base_manager.using(alias).order_by("pk")
-            rows = rows.filter(pk=tenant.pk) if model is Tenant else rows.filter(tenant_id=tenant.pk)
+            rows = tenant_rows(model, tenant.pk, using=alias).order_by("pk")
             digest, count = hashlib.sha256(), 0
             with (partial / f"{table}.ndjson").open("wb") as handle:
                 for row in rows.values(*[f.attname for f in fields]).iterator(chunk_size=ITER_CHUNK):
@@ -324,13 +323,7 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
             if progress:
                 progress(entry["table"], count)
         for entry in entries:
-            key = "id" if entry["table"] == Tenant._meta.db_table else "tenant_id"
-            cursor.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {} = %s")
-                .format(sql.Identifier(entry["table"]), sql.Identifier(key))
-                .as_string(cursor.connection),
-                [manifest.tenant_id],
-            )
+            cursor.execute(tenant_rows_count_sql(entry["table"]).as_string(cursor.connection), [manifest.tenant_id])
             (loaded,) = cursor.fetchone()
             if loaded != int(entry["rows"]):
                 raise ExportError(f"{entry['table']}: {loaded} rows loaded, the manifest says {entry['rows']}.")

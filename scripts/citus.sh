@@ -30,9 +30,9 @@ CITUS_PORT="${CITUS_PORT:-$( (grep -E '^PGPORT=' "$ENV_FILE" 2>/dev/null || echo
 CITUS_WORKERS="${CITUS_WORKERS:-2}"
 PGPORT="$CITUS_PORT" # the coordinator is what clients (and .env.citus) see
 DB_NAME="alphapulse"
-APP_ROLE="alphapulse_app"
-OWNER_ROLE="alphapulse_owner"
-BYPASS_ROLE="rls_bypass_role"
+# APP_ROLE, OWNER_ROLE, BYPASS_ROLE: spelled once, for Python and the scripts alike.
+# shellcheck source=../tenants/cluster_roles.env
+. "$ROOT/tenants/cluster_roles.env"
 
 say() { printf '\033[1m[citus]\033[0m %s\n' "$*"; }
 die() { printf '[citus] error: %s\n' "$*" >&2; exit 1; }
@@ -242,7 +242,7 @@ citus_databases() {
 
 # Shard moves copy rows into FORCE-RLS tables, which only a superuser may do
 # (PostgreSQL refuses COPY under RLS, the owner included): manage.py
-# citus_rebalance / citus_move_tenant connect with this URL (tenants/database/shard_moves.py).
+# citus_rebalance / citus_move_tenant connect with this URL (tenants/catalog/shard_moves.py).
 write_admin_url() {
   grep -q '^CITUS_ADMIN_DATABASE_URL=' "$ENV_FILE" && return 0
   printf 'CITUS_ADMIN_DATABASE_URL=postgres://%s:%s@127.0.0.1:%s/%s\n' \

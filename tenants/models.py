@@ -1,7 +1,7 @@
 """Tenants, tenant-aware users, and the base every tenant table builds on.
 
 Isolation has two independent layers:
-1. PostgreSQL row-level security (tenants.database.rls_operations.EnableTenantRLS),
+1. PostgreSQL row-level security (tenants.catalog.rls_operations.EnableTenantRLS),
    which holds even for raw SQL and forgotten filters;
 2. `objects`, a `TenantManager` on every tenant model, which filters by the
    current tenant (tenants.context) and raises NoTenantContext without one.
@@ -13,8 +13,9 @@ validation, createsuperuser), often with no tenant anywhere; on the app
 connection RLS still limits it to the current tenant. Our own cross-tenant
 reads (admin, commands, migrations) are spelled `.unscoped()` or
 `all_tenants` so every use is greppable. The platform rules (staff only in
-the platform tenant, the platform tenant never suspended) are
-tenants.services'; clean() and save() call them.
+the platform tenant, the platform tenant never suspended) are tenants.rules';
+clean() and save() call them. Models never import tenants.services: the
+services stand on the models (service -> model -> full_clean()), not the reverse.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.db import models, router
+from django.core.exceptions import ValidationError
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from tenants.constants import DEFAULT_TENANT_ID
-from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id
+from tenants import platform_audit, rules
+from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id, tenant_context
 
 
 def normalize_slug(slug: str) -> str:
@@ -86,23 +89,15 @@ class Tenant(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
 
-    @property
-    def is_default(self) -> bool:
-        return self.pk == DEFAULT_TENANT_ID
-
-    # The status rule lives in tenants.services; forms (clean) and every save call it.
+    # The status rule lives in tenants.rules; forms (clean) and every save call it.
     def clean(self) -> None:
-        from tenants import services
-
         # Before the form's unique check, so `HOOLI` is refused beside `hooli`.
         self.slug = normalize_slug(self.slug or "")
-        services.check_status_allowed(self, self.status)
+        rules.check_status_allowed(self, self.status)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from tenants import services
-
         self.slug = normalize_slug(self.slug or "")
-        services.check_platform_not_suspended(self, self.status)
+        rules.check_platform_not_suspended(self, self.status)
         super().save(*args, **kwargs)
 
 
@@ -152,7 +147,7 @@ class TenantModel(models.Model):
     """A row that belongs to exactly one tenant.
 
     The database constraint is `tenant_id uuid NOT NULL REFERENCES tenants(id)
-    ON DELETE CASCADE`, written by tenants.database.retrofit_operations (Django 5.2 cannot say
+    ON DELETE CASCADE`, written by tenants.catalog.retrofit_operations (Django 5.2 cannot say
     ON DELETE CASCADE in the database), hence db_constraint=False here.
     """
 
@@ -242,29 +237,47 @@ class UserManager(BaseUserManager["User"], TenantManager["User"]):  # type: igno
 class PlatformUserManager(BaseUserManager["User"]):
     """`all_tenants`, the unscoped default manager Django's own code uses.
 
-    createsuperuser calls create_superuser on it: the account is made in the
-    platform tenant (created if missing) through tenants.services.user_create,
-    so the staff rule and per-tenant uniqueness hold there too.
+    create_user is the one place a user row is built, checked and saved:
+    tenants.services.user_create calls it (after validating the password) and so
+    does Django's createsuperuser, whose account is made in the platform tenant.
+    The model holds what every new user must satisfy (full_clean: the field
+    validators and the staff rule; the username unique within its tenant), and
+    a new staff account is recorded in the audit trail in the same transaction.
     """
 
     def create_user(self, username: str, email: str = "", password: str | None = None, **extra: Any) -> User:
-        from tenants import services
-
         using = self.db
-        tenant = extra.pop("tenant", None) or services.platform_tenant(using)
-        return services.user_create(
+        tenant = extra.pop("tenant", None) or Tenant.objects.using(using).get(slug=settings.PLATFORM_TENANT_SLUG)
+        by = extra.pop("by", None)
+        is_superuser = extra.pop("is_superuser", False)
+        user = self.model(
             tenant=tenant,
             username=username,
             email=email or "",
-            password=password,
-            is_staff=extra.pop("is_staff", False),
-            is_superuser=extra.pop("is_superuser", False),
-            check_password=False,  # createsuperuser validated it, or was told to bypass
-            using=using,
+            is_staff=extra.pop("is_staff", False) or is_superuser,
+            is_superuser=is_superuser,
+            **extra,
         )
+        # Uniqueness is checked below, inside the tenant; the tenant is set, not a form field.
+        user.full_clean(exclude=["password", "tenant"], validate_unique=False, validate_constraints=False)
+        user.set_password(password)
+        with transaction.atomic(using=using), tenant_context(tenant, using=using):
+            self.check_username_free(tenant, username)
+            user.save(using=using)
+            if user.is_staff:
+                detail = {"user": username, "is_staff": user.is_staff, "is_superuser": user.is_superuser}
+                platform_audit.record("user.staff", tenant=tenant, detail=detail, by=by, alias=using)
+        return user
 
     def create_superuser(self, username: str, email: str = "", password: str | None = None, **extra: Any) -> User:
         return self.create_user(username, email, password, is_staff=True, is_superuser=True, **extra)
+
+    def check_username_free(self, tenant: Tenant, username: str) -> None:
+        """Usernames are unique within a tenant only (a global index would leak other tenants' names)."""
+        if self.filter(tenant=tenant, username=username).exists():
+            raise ValidationError(
+                {"username": f"Tenant '{tenant.slug}' already has a user '{username}'."}, code="unique"
+            )
 
 
 class User(AbstractBaseUser, TenantModel):
@@ -303,20 +316,16 @@ class User(AbstractBaseUser, TenantModel):
     def __str__(self) -> str:
         return self.username
 
-    # The staff rule lives in tenants.services; forms (clean) and every save call it.
+    # The staff rule lives in tenants.rules; forms (clean) and every save call it.
     def clean(self) -> None:
-        from tenants import services
-
         if self.tenant_id is not None:
-            services.check_staff_allowed(self._tenant(), is_staff=self.is_staff, is_superuser=self.is_superuser)
+            rules.check_staff_allowed(self._tenant(), is_staff=self.is_staff, is_superuser=self.is_superuser)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from tenants import services
-
         update_fields = kwargs.get("update_fields")
         touches_staff = update_fields is None or {"is_staff", "is_superuser"} & set(update_fields)
         if (self.is_staff or self.is_superuser) and touches_staff and self.tenant_id is not None:
-            services.check_staff_allowed(
+            rules.check_staff_allowed(
                 self._tenant(kwargs.get("using")), is_staff=self.is_staff, is_superuser=self.is_superuser
             )
         super().save(*args, **kwargs)

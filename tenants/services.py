@@ -1,16 +1,17 @@
-"""Tenant and user rules, one place for each, used by the admin, the commands and load_demo.
+"""Tenant and user changes, one function each, used by the admin, the commands, offboarding and load_demo.
 
-Two rules hold the platform together and live only here:
-- staff only in the platform tenant (PLATFORM_TENANT_SLUG): the admin logs in
-  platform users only (tenants.http.auth.PlatformStaffBackend), so a staff flag
-  anywhere else would be a silently useless account, or a hole if that
-  backend ever changed;
-- the platform tenant cannot be suspended: its users are the staff, and a
-  suspension would lock the platform out of its own admin.
-The models call the rule checks from clean() and save(), so no path past the
-admin or the commands skips them. Every refusal is a ValidationError naming
-what is wrong (commands turn it into CommandError, exit 2; the admin shows it
-on the form). Writes go to the owner connection: platform work.
+The platform rules they enforce (staff only in the platform tenant, the
+platform tenant never suspended) are tenants.rules', which the models also call
+from clean() and save(), so no path past these functions skips them either.
+Every refusal is a ValidationError naming what is wrong (commands turn it into
+CommandError, exit 2; the admin shows it on the form). Writes go to the owner
+connection: platform work.
+
+Each platform change is recorded in the audit trail here, by the function that
+makes it, with the `Actor` it is given (the admin passes the request's user; a
+command or a shell leaves it out: the operator running the process), in the
+same transaction as the change. Whether a change is audited does not depend on
+which surface made it.
 """
 
 from __future__ import annotations
@@ -18,50 +19,36 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
+from tenants import platform_audit
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.models import Tenant, User, normalize_slug
-
-# -- the rules -----------------------------------------------------------------
-
-
-def is_platform(tenant: Tenant) -> bool:
-    return tenant.slug == settings.PLATFORM_TENANT_SLUG
-
-
-def check_staff_allowed(tenant: Tenant, *, is_staff: bool, is_superuser: bool) -> None:
-    """Staff (and superusers, who are staff) only in the platform tenant."""
-    if (is_staff or is_superuser) and not is_platform(tenant):
-        raise ValidationError(
-            f"Only users of the platform tenant '{settings.PLATFORM_TENANT_SLUG}' can be staff; "
-            f"'{tenant.slug}' is a customer tenant.",
-            code="staff_outside_platform",
-        )
-
-
-def check_status_allowed(tenant: Tenant, status: str) -> None:
-    """Known statuses only, and never a suspended platform tenant."""
-    if status not in Tenant.Status.values:
-        raise ValidationError(
-            {"status": f"Unknown status '{status}': choose {' or '.join(Tenant.Status.values)}."}, code="invalid"
-        )
-    check_platform_not_suspended(tenant, status)
-
-
-def check_platform_not_suspended(tenant: Tenant, status: str) -> None:
-    """The save guard: an unknown status is left to the database's CHECK constraint."""
-    if status == Tenant.Status.SUSPENDED and is_platform(tenant):
-        raise ValidationError(
-            {"status": "The platform tenant cannot be suspended: its users are the staff."},
-            code="platform_suspended",
-        )
-
+from tenants.platform_audit import Actor
+from tenants.rules import check_staff_allowed, check_status_allowed
 
 # -- tenants ---------------------------------------------------------------------
 
 
-def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str = OWNER_DATABASE) -> Tenant:
+class TenantNotFound(LookupError):
+    """No tenant has this slug; the message says how to list them."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"No tenant with slug '{slug}'. List them with: manage.py list_tenants")
+
+
+def tenant_by_slug(slug: str, *, using: str = OWNER_DATABASE) -> Tenant:
+    """The tenant with this slug, or TenantNotFound: the one lookup every command uses."""
+    tenant = Tenant.objects.using(using).filter(slug=normalize_slug(slug)).first()
+    if tenant is None:
+        raise TenantNotFound(slug)
+    return tenant
+
+
+def tenant_create(
+    *, slug: str, name: str, tier: str | None = None, by: Actor | None = None, using: str = OWNER_DATABASE
+) -> Tenant:
     slug = normalize_slug(slug)
     tier = tier or Tenant.Tier.PRO
     if tier not in Tenant.Tier.values:
@@ -72,30 +59,57 @@ def tenant_create(*, slug: str, name: str, tier: str | None = None, using: str =
         raise ValidationError({"slug": f"A tenant with slug '{slug}' already exists."}, code="unique")
     tenant = Tenant(slug=slug, name=name, subscription_tier=tier)
     tenant.full_clean(validate_unique=False)
-    tenant.save(using=using)
+    with transaction.atomic(using=using):
+        tenant.save(using=using)
+        platform_audit.record("tenant.create", tenant=tenant, detail={"name": name, "tier": tier}, by=by, alias=using)
     return tenant
 
 
-def tenant_get_or_create(*, slug: str, name: str, tier: str, using: str = OWNER_DATABASE) -> Tenant:
+def tenant_get_or_create(
+    *, slug: str, name: str, tier: str, by: Actor | None = None, using: str = OWNER_DATABASE
+) -> Tenant:
     """The tenant with this slug, made with `name` and `tier` if it is missing (idempotent set-up)."""
     existing = Tenant.objects.using(using).filter(slug=normalize_slug(slug)).first()
-    return existing or tenant_create(slug=slug, name=name, tier=tier, using=using)
+    return existing or tenant_create(slug=slug, name=name, tier=tier, by=by, using=using)
 
 
-def platform_tenant(using: str = OWNER_DATABASE) -> Tenant:
+def platform_tenant(using: str = OWNER_DATABASE, *, by: Actor | None = None) -> Tenant:
     """The tenant whose users are the staff; created on first use (fresh database, createsuperuser)."""
     return tenant_get_or_create(
-        slug=settings.PLATFORM_TENANT_SLUG, name="AlphaPulse Platform", tier=Tenant.Tier.ENTERPRISE, using=using
+        slug=settings.PLATFORM_TENANT_SLUG, name="AlphaPulse Platform", tier=Tenant.Tier.ENTERPRISE, by=by, using=using
     )
 
 
-def tenant_set_status(tenant: Tenant, status: str, *, using: str = OWNER_DATABASE) -> bool:
+def tenant_set_status(
+    tenant: Tenant, status: str, *, by: Actor | None = None, reason: str = "", using: str = OWNER_DATABASE
+) -> bool:
     """Suspend or reactivate; True when the status changed. The middleware reads it on every request."""
     check_status_allowed(tenant, status)
-    if tenant.status == status:
+    previous = tenant.status
+    if previous == status:
         return False
     tenant.status = status
-    tenant.save(using=using, update_fields=["status", "updated_at"])
+    with transaction.atomic(using=using):
+        tenant.save(using=using, update_fields=["status", "updated_at"])
+        detail = {"from": previous, "to": status}
+        platform_audit.record("tenant.status", tenant=tenant, reason=reason, detail=detail, by=by, alias=using)
+    return True
+
+
+def tenant_set_tier(tenant: Tenant, tier: str, *, by: Actor | None = None, using: str = OWNER_DATABASE) -> bool:
+    """Move a tenant to another subscription tier; True when it changed."""
+    if tier not in Tenant.Tier.values:
+        raise ValidationError(
+            {"subscription_tier": f"Unknown tier '{tier}': choose one of {', '.join(Tenant.Tier.values)}."}
+        )
+    previous = tenant.subscription_tier
+    if previous == tier:
+        return False
+    tenant.subscription_tier = tier
+    with transaction.atomic(using=using):
+        tenant.save(using=using, update_fields=["subscription_tier", "updated_at"])
+        detail = {"from": previous, "to": tier}
+        platform_audit.record("tenant.tier", tenant=tenant, detail=detail, by=by, alias=using)
     return True
 
 
@@ -111,44 +125,55 @@ def user_create(
     is_staff: bool = False,
     is_superuser: bool = False,
     check_password: bool = True,
+    by: Actor | None = None,
     using: str = OWNER_DATABASE,
 ) -> User:
-    """A user of `tenant`, its username unique within that tenant only.
+    """A user of `tenant`, its username unique within that tenant only (built by the model's manager).
 
     `check_password=False` is for callers that validated it already
-    (createsuperuser asks the operator whether to bypass the validators).
+    (the admin's form, with its errors on the field).
     """
     check_staff_allowed(tenant, is_staff=is_staff, is_superuser=is_superuser)
-    user = User(
-        tenant=tenant,
-        username=username,
-        email=email,
-        is_staff=is_staff or is_superuser,
-        is_superuser=is_superuser,
-    )
-    # Uniqueness is checked below, inside the tenant; the tenant is set, not a form field.
-    user.full_clean(exclude=["password", "tenant"], validate_unique=False, validate_constraints=False)
     if check_password and password is not None:
-        validate_password(password, user)
-    user.set_password(password)
-    with tenant_context(tenant, using=using):
-        check_username_free(tenant, username, using=using)
-        user.save(using=using)
-    return user
+        validate_password(password, User(tenant=tenant, username=username, email=email))
+    return User.all_tenants.db_manager(using).create_user(
+        username, email, password, tenant=tenant, is_staff=is_staff, is_superuser=is_superuser, by=by
+    )
 
 
 def check_username_free(tenant: Tenant, username: str, *, using: str = OWNER_DATABASE) -> None:
     """Usernames are unique within a tenant only (a global index would leak other tenants' names)."""
-    if User.all_tenants.using(using).filter(tenant=tenant, username=username).exists():
-        raise ValidationError({"username": f"Tenant '{tenant.slug}' already has a user '{username}'."}, code="unique")
+    User.all_tenants.db_manager(using).check_username_free(tenant, username)
 
 
-def user_set_staff(user: User, *, is_staff: bool, is_superuser: bool = False, using: str = OWNER_DATABASE) -> User:
+def user_set_staff(
+    user: User, *, is_staff: bool, is_superuser: bool = False, by: Actor | None = None, using: str = OWNER_DATABASE
+) -> bool:
+    """Grant or take away staff rights; True when they changed (recorded with the rights before and after)."""
     check_staff_allowed(user.tenant, is_staff=is_staff, is_superuser=is_superuser)
-    user.is_staff, user.is_superuser = is_staff or is_superuser, is_superuser
-    with tenant_context(user.tenant, using=using):
+    was = {"is_staff": user.is_staff, "is_superuser": user.is_superuser}
+    now = {"is_staff": is_staff or is_superuser, "is_superuser": is_superuser}
+    changed = [field for field in now if now[field] != was[field]]
+    if not changed:
+        return False
+    user.is_staff, user.is_superuser = now["is_staff"], now["is_superuser"]
+    with transaction.atomic(using=using), tenant_context(user.tenant, using=using):
         user.save(using=using, update_fields=["is_staff", "is_superuser"])
-    return user
+        detail = {"user": user.username, **now} | {f"was_{field}": was[field] for field in changed}
+        platform_audit.record("user.staff", tenant=user.tenant, detail=detail, by=by, alias=using)
+    return True
+
+
+def user_set_active(user: User, active: bool, *, by: Actor | None = None, using: str = OWNER_DATABASE) -> bool:
+    """Deactivate (the user's tokens stop working at once) or reactivate; True when it changed."""
+    if user.is_active == active:
+        return False
+    user.is_active = active
+    with transaction.atomic(using=using), tenant_context(user.tenant, using=using):
+        user.save(using=using, update_fields=["is_active"])
+        detail = {"user": user.username, "from": not active, "to": active}
+        platform_audit.record("user.active", tenant=user.tenant, detail=detail, by=by, alias=using)
+    return True
 
 
 def user_set_password(user: User, password: str, *, using: str = OWNER_DATABASE) -> User:

@@ -6,10 +6,18 @@ manager) and, underneath, from RLS. Another tenant's id is simply not found:
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from tenants.http.views import TenantScopedViewSetMixin
 from trading import filters, models, serializers, services
+
+
+class OrderConflict(APIException):
+    """trading.services.OrderNotDeletable as HTTP: the order stays as it is."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "order_not_deletable"
 
 
 class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
@@ -52,7 +60,10 @@ class OrderViewSet(TenantRowViewSet):
         return queryset
 
     def perform_destroy(self, instance):
-        services.order_check_deletable(instance)
+        try:
+            services.order_check_deletable(instance)
+        except services.OrderNotDeletable as refused:
+            raise OrderConflict(str(refused)) from refused
         super().perform_destroy(instance)
 
 
@@ -100,6 +111,7 @@ class AgentSignalViewSet(TenantRowViewSet):
     )
     @action(detail=False, methods=["post"], url_path="bulk", filter_backends=[], pagination_class=None)
     def bulk(self, request):
-        created = services.agent_signals_create_bulk(request.data, request.user, self.get_serializer_class())
+        signals = serializers.validated_agent_signals(request.data)
+        created = services.agent_signals_create_bulk(signals, request.user)
         results = self.get_serializer(created, many=True).data
         return Response({"count": len(created), "results": results}, status=status.HTTP_201_CREATED)

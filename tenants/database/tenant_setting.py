@@ -1,4 +1,4 @@
-"""The tenant setting on a database connection, and nothing else.
+"""The tenant setting on a database connection: set, read back, and sent with a transaction's first queries.
 
 `app.current_tenant_id` is only ever set with `SET LOCAL`, i.e.
 transaction-locally: it ends with the transaction, so a pooled or persistent

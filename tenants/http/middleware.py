@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, cast
 
 from django.conf import settings
@@ -59,14 +60,35 @@ class TenantHttpRequest(HttpRequest):
     token_claims: dict[str, Any]
 
 
+class RefusalReason(StrEnum):
+    """Why a request was refused before its view: a bounded code that metrics and logs read.
+
+    The `detail` a client sees is prose and may change; the code does not.
+    """
+
+    NO_CREDENTIALS = "no_credentials"
+    BAD_AUTH_HEADER = "bad_auth_header"
+    TOKEN_REJECTED = "token_rejected"
+    NO_TENANT_CLAIM = "no_tenant_claim"
+    BAD_TENANT_CLAIM = "bad_tenant_claim"
+    UNKNOWN_TENANT = "unknown_tenant"
+    BAD_USER_CLAIM = "bad_user_claim"
+    USER_NOT_IN_TENANT = "user_not_in_tenant"
+    TENANT_SUSPENDED = "tenant_suspended"
+    USER_INACTIVE = "user_inactive"
+
+
 class Refused(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, reason: RefusalReason, detail: str) -> None:
         super().__init__(detail)
         self.status = status
+        self.reason = reason
         self.detail = detail
 
     def response(self) -> JsonResponse:
         response = JsonResponse({"detail": self.detail}, status=self.status)
+        # Read by platform_ops' request middleware for its metrics and log line.
+        response.refusal_reason = self.reason.value  # type: ignore[attr-defined]
         if self.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
@@ -78,31 +100,32 @@ def verified_claims(request: HttpRequest) -> AccessToken:
     if not header:
         raise Refused(
             401,
+            RefusalReason.NO_CREDENTIALS,
             "Authentication credentials were not provided: send 'Authorization: Bearer <access token>'.",
         )
     if scheme not in settings.SIMPLE_JWT["AUTH_HEADER_TYPES"] or not raw.strip():
-        raise Refused(401, "Authorization header must be 'Bearer <access token>'.")
+        raise Refused(401, RefusalReason.BAD_AUTH_HEADER, "Authorization header must be 'Bearer <access token>'.")
     try:
         return checked_token(AccessToken, raw.strip())
     except TokenError as exc:
-        raise Refused(401, f"Token rejected: {exc}") from exc
+        raise Refused(401, RefusalReason.TOKEN_REJECTED, f"Token rejected: {exc}") from exc
 
 
 def claimed_tenant_id(token: AccessToken) -> uuid.UUID:
     claim = token.get(TENANT_CLAIM)
     if not claim:
-        raise Refused(401, "Token has no tenant_id claim.")
+        raise Refused(401, RefusalReason.NO_TENANT_CLAIM, "Token has no tenant_id claim.")
     try:
         return uuid.UUID(str(claim))
     except ValueError as exc:
-        raise Refused(401, "Token's tenant_id claim is not a UUID.") from exc
+        raise Refused(401, RefusalReason.BAD_TENANT_CLAIM, "Token's tenant_id claim is not a UUID.") from exc
 
 
 def claimed_user_id(token: AccessToken) -> uuid.UUID:
     try:
         return uuid.UUID(str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])))
     except ValueError as exc:
-        raise Refused(401, "Token's user_id claim is not a UUID.") from exc
+        raise Refused(401, RefusalReason.BAD_USER_CLAIM, "Token's user_id claim is not a UUID.") from exc
 
 
 def _select_row(model: type[Tenant] | type[User], *where: str) -> str:
@@ -131,20 +154,20 @@ def _instance(model: type[Tenant] | type[User], row: tuple) -> Any:
 
 def claimed_tenant(row: tuple | None) -> Tenant:
     if row is None:
-        raise Refused(401, "Token's tenant does not exist.")
+        raise Refused(401, RefusalReason.UNKNOWN_TENANT, "Token's tenant does not exist.")
     tenant = _instance(Tenant, row)
     if not tenant.is_active:
-        raise Refused(403, f"Tenant '{tenant.slug}' is suspended.")
+        raise Refused(403, RefusalReason.TENANT_SUSPENDED, f"Tenant '{tenant.slug}' is suspended.")
     return tenant
 
 
 def claimed_user(row: tuple | None) -> User:
     """The token's user, read inside the tenant transaction (so under RLS)."""
     if row is None:
-        raise Refused(401, "Token's user is not a user of its tenant.")
+        raise Refused(401, RefusalReason.USER_NOT_IN_TENANT, "Token's user is not a user of its tenant.")
     user = _instance(User, row)
     if not user.is_active:
-        raise Refused(403, f"User '{user.username}' is inactive.")
+        raise Refused(403, RefusalReason.USER_INACTIVE, f"User '{user.username}' is inactive.")
     return user
 
 

@@ -20,8 +20,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.constants import OWNER_DATABASE
-from tenants.models import Tenant, normalize_slug
+from tenants import services
+from tenants.models import Tenant
 
 EXIT_OK = 0
 EXIT_FINDING = 1
@@ -31,13 +31,11 @@ NO_TERMINAL = "no terminal to confirm on: pass --yes"
 
 
 def tenant_by_slug(slug: str) -> Tenant:
-    tenant = Tenant.objects.using(OWNER_DATABASE).filter(slug=normalize_slug(slug)).first()
-    if tenant is None:
-        raise CommandError(
-            f"No tenant with slug '{slug}'. List them with: manage.py list_tenants",
-            returncode=EXIT_REFUSED,
-        )
-    return tenant
+    """tenants.services.tenant_by_slug as a command error (exit 2) on an unknown slug."""
+    try:
+        return services.tenant_by_slug(slug)
+    except services.TenantNotFound as exc:
+        raise CommandError(str(exc), returncode=EXIT_REFUSED) from exc
 
 
 def refused(what: str, exc: ValidationError) -> CommandError:

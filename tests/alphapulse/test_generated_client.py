@@ -22,7 +22,7 @@ from types import ModuleType
 import pytest
 from rest_framework.test import APIClient
 
-from tests.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn
+from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 PACKAGE = "alphapulse_client"
@@ -82,7 +82,7 @@ def test_every_operation_documents_its_errors():
 def test_the_schema_version_is_the_projects():
     import tomllib
 
-    from tests.scratch import ROOT
+    from tests.support.scratch import ROOT
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert schema()["info"]["version"] == project

@@ -143,8 +143,8 @@ def test_the_same_job_delivered_twice_writes_each_snapshot_once(jobs_db, worker)
 
 
 def run_tenant_job(jobs_db, *args: str):
-    from tests.jobs.conftest import WORKER_ENV
-    from tests.scratch import manage
+    from tests.support.scratch import manage
+    from tests.support.workers import WORKER_ENV
 
     return manage(jobs_db.name, "run_tenant_job", *args, check=False, **WORKER_ENV)
 
@@ -179,7 +179,7 @@ def test_run_tenant_job_risk_metrics_for_all_from_each_tenants_own_history(jobs_
     ("args", "message"),
     [
         (("nope", "--all"), "Unknown job 'nope': choose one of portfolio_snapshot, risk_metrics."),
-        (("risk_metrics", "--tenant", "nosuch"), "Tenant 'nosuch' does not exist."),
+        (("risk_metrics", "--tenant", "nosuch"), "No tenant with slug 'nosuch'."),
         (("risk_metrics", "--tenant", "acme", "--as-of", "yesterday"), "is not an ISO date-time"),
     ],
 )

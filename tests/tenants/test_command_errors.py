@@ -15,8 +15,8 @@ from django.db import connections
 
 from platform_ops.models import AuditEntry
 from tenants.models import Tenant, User
-from tests.factories import TenantFactory
-from tests.scratch import ROOT, db_env
+from tests.support.factories import TenantFactory
+from tests.support.scratch import ROOT, db_env
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.scratch import ROOT, db_env, manage, scratch_database
+from tests.support.scratch import ROOT, db_env, manage, scratch_database
 
 LONG_KEY = "k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz-_ABCDEFGHIJ"  # what set-up now generates: >= 50
 

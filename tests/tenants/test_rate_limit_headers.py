@@ -8,8 +8,8 @@ from django.core.cache import caches
 from redis.client import Pipeline, Redis
 
 from tenants.models import Tenant
-from tests.conftest import PASSWORD, bearer_client
-from tests.factories import TenantFactory, UserFactory
+from tests.support.clients import PASSWORD, bearer_client
+from tests.support.factories import TenantFactory, UserFactory
 
 
 @pytest.fixture

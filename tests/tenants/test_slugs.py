@@ -11,8 +11,8 @@ from django.db import IntegrityError, connections, transaction
 from rest_framework.test import APIClient
 
 from tenants.models import Tenant
-from tests.conftest import PASSWORD
-from tests.factories import TenantFactory
+from tests.support.clients import PASSWORD
+from tests.support.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

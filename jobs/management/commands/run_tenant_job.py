@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 
 from celery.result import AsyncResult
 from django.core.management.base import CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from tqdm import tqdm
 
 from alphapulse.celery import app
 from jobs.dispatch import UnknownJob, job_names, job_task, jobs_due_now, send_for_tenants, tenants_for_jobs
+from tenants import services
 from tenants.management.base import OperatorCommand
-from tenants.models import Tenant, normalize_slug
+from tenants.models import Tenant
 
 
 class Command(OperatorCommand):
@@ -58,9 +60,10 @@ class Command(OperatorCommand):
         self.stdout.write(self.style.SUCCESS(f"{job} as of {moment.isoformat()}: done for {len(sent)} tenant(s)."))
 
     def _tenant(self, slug: str | None) -> Tenant:
-        found = Tenant.objects.filter(slug=normalize_slug(slug or "")).first()
-        if found is None:
-            raise CommandError(f"Tenant {slug!r} does not exist (list them: manage.py list_tenants).", returncode=2)
+        try:
+            found = services.tenant_by_slug(slug or "", using=DEFAULT_DB_ALIAS)
+        except services.TenantNotFound as exc:
+            raise CommandError(str(exc), returncode=2) from exc
         if not found.is_active:
             raise CommandError(f"Tenant {slug!r} is {found.status}: its jobs do not run.", returncode=2)
         return found

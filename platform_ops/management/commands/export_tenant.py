@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from platform_ops import audit
 from platform_ops.tenant_export import ExportError, export_tenant
+from tenants import platform_audit as audit
 from tenants.management.base import OperatorCommand, file_error, tenant_by_slug
 
 

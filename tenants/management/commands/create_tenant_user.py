@@ -7,7 +7,6 @@ or staff rights asked for outside the platform tenant (tenants.services holds th
 
 from django.core.exceptions import ValidationError
 
-from platform_ops import audit
 from tenants import services
 from tenants.management.base import OperatorCommand, refused, secret_from, tenant_by_slug
 
@@ -58,10 +57,4 @@ class Command(OperatorCommand):
             )
         except ValidationError as exc:
             raise refused("Invalid user", exc) from exc
-        if user.is_staff or user.is_superuser:
-            audit.record(
-                "user.staff",
-                tenant=tenant,
-                detail={"user": username, "is_staff": user.is_staff, "is_superuser": user.is_superuser},
-            )
         self.stdout.write(str(user.id))

@@ -10,7 +10,7 @@ import json
 from django.conf import settings
 from django.db.models import Count
 
-from tenants.constants import OWNER_DATABASE
+from tenants.constants import DEFAULT_TENANT_ID, OWNER_DATABASE
 from tenants.management.base import OperatorCommand
 from tenants.models import Tenant, User
 
@@ -18,7 +18,7 @@ from tenants.models import Tenant, User
 def _note(tenant: Tenant, users: int) -> str:
     if tenant.slug == settings.PLATFORM_TENANT_SLUG:
         return "platform staff"
-    if tenant.is_default:
+    if tenant.pk == DEFAULT_TENANT_ID:
         return "legacy rows (migrations)" if users else "legacy rows (migrations); empty"
     return ""
 

@@ -4,7 +4,6 @@ or for the platform tenant (its users are the staff; tenants.services holds that
 
 from django.core.exceptions import ValidationError
 
-from platform_ops import audit
 from tenants import services
 from tenants.management.base import OperatorCommand, refused, tenant_by_slug
 
@@ -21,10 +20,8 @@ class Command(OperatorCommand):
 
     def handle(self, *args, slug: str, status: str, **options):
         tenant = tenant_by_slug(slug)
-        previous = tenant.status
         try:
-            services.tenant_set_status(tenant, status)
+            services.tenant_set_status(tenant, status)  # recorded in the audit trail by the service
         except ValidationError as exc:
             raise refused("Refused", exc) from exc
-        audit.record("tenant.status", tenant=tenant, detail={"from": previous, "to": status})
         self.stdout.write(f"Tenant '{slug}' is now {status}.")

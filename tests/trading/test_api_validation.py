@@ -279,3 +279,14 @@ def test_orders_filter_by_status_and_side(client_a, user_a, tenant_a, query, exp
     rows = client_a.get(f"/api/orders/?{query}").json()["results"]
     key = query.split("=")[0]
     assert {row[key] for row in rows} == expected
+
+
+@pytest.mark.django_db(databases=["default", "owner"])
+def test_demo_trades_are_spread_over_time_by_executed_at():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("load_demo", "--trades", "30", stdout=StringIO(), stderr=StringIO())
+    executed = set(Trade.all_tenants.using("owner").values_list("executed_at", flat=True))
+    assert len(executed) > 60  # 90 trades over 3 tenants, not one shared instant

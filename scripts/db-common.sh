@@ -51,6 +51,16 @@ ensure_metrics_token() {
 
 env_value() { grep -E "^$1=" "$ENV_FILE" | tail -n 1 | cut -d= -f2-; }
 
+# .env files written with a 43-character SECRET_KEY (check --deploy's W009 wants 50 or more)
+# get a longer one: it signs only the admin's sessions, which a new key ends, nothing else.
+ensure_long_secret_key() {
+  local key
+  key=$(env_value SECRET_KEY)
+  [ -z "$key" ] || [ "${#key}" -ge 50 ] && return 0
+  say "SECRET_KEY in $ENV_FILE is ${#key} characters: a new, longer one (admin sessions end)"
+  sed -i "s|^SECRET_KEY=.*|SECRET_KEY=$(random_secret 64)|" "$ENV_FILE"
+}
+
 create_roles_and_database() {
   local app_pw owner_pw
   app_pw=$(env_value APP_DB_PASSWORD)

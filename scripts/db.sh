@@ -90,6 +90,7 @@ cmd_up() {
   ensure_installed
   write_env
   ensure_metrics_token
+  ensure_long_secret_key
   init_cluster
   start_server
   create_roles_and_database

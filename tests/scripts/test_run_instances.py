@@ -7,6 +7,7 @@ import fcntl
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -55,7 +56,18 @@ def test_a_second_make_run_in_the_same_checkout_is_refused_and_touches_nothing()
 
 
 def control_sockets() -> set[str]:
-    return {path.name for path in (ROOT / ".run").glob("gunicorn-*.ctl")}
+    """The control sockets of gunicorn masters this test started (other runs in the checkout
+    may have their own servers up meanwhile)."""
+    mine = set()
+    for path in (ROOT / ".run").glob("gunicorn-*.ctl"):
+        pid = path.stem.removeprefix("gunicorn-")
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{os.getpid()}\n" in status:
+            mine.add(path.name)
+    return mine
 
 
 @pytest.mark.django_db(databases=["default", "owner"])
@@ -63,14 +75,14 @@ def test_each_gunicorn_has_its_own_control_socket_in_the_checkout():
     """gunicorn's default is one socket per user on the host: stopping one server deleted
     another's. gunicorn.conf.py gives each server its own, under .run/ of its checkout."""
     dbname = connections["owner"].settings_dict["NAME"]
-    before = control_sockets()
+    assert control_sockets() == set()
     with gunicorn(dbname):
-        first = control_sockets() - before
+        first = control_sockets()
         assert len(first) == 1
         with gunicorn(dbname):
-            both = control_sockets() - before
-            assert len(both) == 2
-        assert control_sockets() - before == first, "stopping the second server removed the first's socket"
+            assert len(control_sockets()) == 2
+        assert control_sockets() == first, "stopping the second server removed the first's socket"
+    assert control_sockets() == set()
 
 
 def test_make_help_prints_no_make_syntax():

@@ -7,11 +7,19 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from platform_ops.admin_actions import offboard
+from platform_ops.admin_actions import may_offboard, offboard
 from platform_ops.models import AuditEntry
 from tenants.admin import TenantAdmin
 
 TenantAdmin.actions = (*TenantAdmin.actions, offboard)
+
+
+# The action's permission (`permissions=["offboard"]`): superusers only.
+def _has_offboard_permission(self, request: HttpRequest) -> bool:
+    return may_offboard(request)
+
+
+TenantAdmin.has_offboard_permission = _has_offboard_permission  # type: ignore[attr-defined]
 
 
 @admin.register(AuditEntry)

@@ -24,9 +24,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from tenants import services
+from tenants import rules, services
 from tenants.models import Tenant, User
 from tenants.platform_audit import Actor
+from tenants.tenant_audit import SYSTEM_ACTOR
 
 admin.site.site_header = "AlphaPulse platform admin"
 admin.site.site_title = "AlphaPulse admin"
@@ -78,6 +79,12 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None):
+        # The platform tenant's slug is its identity (tenants.rules.check_platform_identity).
+        if obj is not None and rules.is_platform(obj):
+            return (*self.readonly_fields, "slug")
+        return self.readonly_fields
+
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         by = Actor.of_request(request)
         if change:
@@ -127,7 +134,7 @@ class UserCreationForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("username", "email", "is_active")
+        fields = ("username", "email", "role", "is_active")
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # ModelForm.clean() returns self.cleaned_data
@@ -155,6 +162,10 @@ class UserCreationForm(forms.ModelForm):
         return user
 
 
+# Changed through tenants.services.user_change (its rules and its audit event).
+USER_RULED_FIELDS = ("role", "is_active")
+
+
 class UserChangeForm(forms.ModelForm):
     new_password = forms.CharField(
         label="New password",
@@ -166,7 +177,25 @@ class UserChangeForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("email", "is_active", "is_staff", "is_superuser")
+        fields = ("email", "role", "is_active", "is_staff", "is_superuser")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        # The tenant's own rules (the last active admin, the seats), as the users API applies them.
+        changes = {
+            f: self.cleaned_data[f] for f in USER_RULED_FIELDS if f in self.changed_data and f in self.cleaned_data
+        }
+        if changes:
+            original = User.all_tenants.using(self.instance._state.db).get(pk=self.instance.pk)
+            try:
+                services.check_user_change(
+                    original, changes, acting_user=None, using=self.instance._state.db or "owner"
+                )
+            except services.TenantConflict as exc:
+                self.add_error(None, str(exc))
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return self.cleaned_data
 
     def clean_new_password(self) -> str:
         password = self.cleaned_data["new_password"]
@@ -181,8 +210,8 @@ def is_privileged(user: User) -> bool:
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ("username", "tenant", "email", "is_active", "is_staff", "created_at")
-    list_filter = ("tenant", "is_active", "is_staff")
+    list_display = ("username", "tenant", "email", "role", "is_active", "is_staff", "created_at")
+    list_filter = ("tenant", "role", "is_active", "is_staff")
     search_fields = ("username", "email", "tenant__slug")
     list_select_related = ("tenant",)
     ordering = ("tenant__name", "username")
@@ -203,15 +232,18 @@ class UserAdmin(admin.ModelAdmin):
         # its rights or its active flag, each recorded by the service with the request's user.
         by = Actor.of_request(request)
         if change:
-            # The email is saved here; the rights and the active flag through their services
-            # (the form put the new values on `obj`: start from the stored ones).
-            new = {field: getattr(obj, field) for field in ("is_active", "is_staff", "is_superuser")}
+            # The email is saved here; the rights, the role and the active flag through their
+            # services (the form put the new values on `obj`: start from the stored ones).
+            new = {field: getattr(obj, field) for field in ("is_active", "is_staff", "is_superuser", "role")}
             for field, value in new.items():
                 setattr(obj, field, form.initial.get(field, value))
             super().save_model(request, obj, form, change)
             if form.cleaned_data.get("new_password"):
                 services.user_set_password(obj, form.cleaned_data["new_password"])
             services.user_set_staff(obj, is_staff=new["is_staff"], is_superuser=new["is_superuser"], by=by)
+            services.user_change(
+                obj, {"role": new["role"]}, acting_user=None, actor=SYSTEM_ACTOR, using=obj._state.db or "owner"
+            )
             services.user_set_active(obj, new["is_active"], by=by)
             return
         created = services.user_create(
@@ -219,6 +251,7 @@ class UserAdmin(admin.ModelAdmin):
             username=obj.username,
             password=form.cleaned_data["password1"],
             email=obj.email,
+            role=obj.role,
             check_password=False,  # the form validated it, with its errors on the field
             by=by,
         )
@@ -237,10 +270,10 @@ class UserAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None):
         if obj is None:
-            return [(None, {"fields": ("tenant", "username", "email", "is_active", "password1", "password2")})]
+            return [(None, {"fields": ("tenant", "username", "email", "role", "is_active", "password1", "password2")})]
         return [
             (None, {"fields": ("tenant", "username", "id", "created_at", "email", "new_password")}),
-            ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
+            ("Access", {"fields": ("role", "is_active", "is_staff", "is_superuser")}),
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):
@@ -263,10 +296,16 @@ class UserAdmin(admin.ModelAdmin):
         return queryset.exclude(Q(is_staff=True) | Q(is_superuser=True))
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[User], active: bool) -> int:
-        # One user at a time through the service, which records each change.
+        # One user at a time through the service, which records each change and keeps the
+        # tenant's rules (its last active admin, its seats): a refused one is named, not fatal.
         by = Actor.of_request(request)
-        users = self._changeable(request, queryset).filter(is_active=not active).select_related("tenant")
-        return sum(services.user_set_active(user, active, by=by) for user in users)
+        changed = 0
+        for user in self._changeable(request, queryset).filter(is_active=not active).select_related("tenant"):
+            try:
+                changed += services.user_set_active(user, active, by=by)
+            except (services.TenantConflict, ValidationError) as exc:
+                self.message_user(request, f"{user.username}@{user.tenant.slug}: {exc}", messages.ERROR)
+        return changed
 
     @admin.action(description="Deactivate the selected users (their tokens stop working at once)")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

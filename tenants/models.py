@@ -27,6 +27,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, router, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -34,6 +35,7 @@ from django.utils import timezone
 
 from tenants import platform_audit, rules
 from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id, tenant_context
+from tenants.roles import Role
 
 
 def normalize_slug(slug: str) -> str:
@@ -94,10 +96,14 @@ class Tenant(models.Model):
         # Before the form's unique check, so `HOOLI` is refused beside `hooli`.
         self.slug = normalize_slug(self.slug or "")
         rules.check_status_allowed(self, self.status)
+        rules.check_platform_identity(self)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.slug = normalize_slug(self.slug or "")
         rules.check_platform_not_suspended(self, self.status)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "slug" in update_fields:
+            rules.check_platform_identity(self, using=kwargs.get("using"))
         super().save(*args, **kwargs)
 
 
@@ -167,6 +173,10 @@ class TenantModel(models.Model):
     # uses `objects`, which filters by tenant and fails closed without one.
     all_tenants: ClassVar[models.Manager[Any]] = models.Manager()
     objects: ClassVar[TenantManager[Any]] = TenantManager()
+
+    # True for a table the app role may only INSERT into and SELECT from
+    # (tenants.catalog.privileges expects exactly that): a record of history.
+    append_only: ClassVar[bool] = False
 
     class Meta:
         abstract = True
@@ -294,6 +304,9 @@ class User(AbstractBaseUser, TenantModel):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     is_superuser = models.BooleanField(default=False)
+    # What the user may do inside the tenant (tenants.access). The database
+    # default covers rows inserted by SQL that predates roles.
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.TRADER, db_default=Role.TRADER)
     created_at = models.DateTimeField(default=timezone.now)
 
     # As in TenantModel: the unscoped manager first (Django's default), then ours.
@@ -311,6 +324,7 @@ class User(AbstractBaseUser, TenantModel):
             models.UniqueConstraint(fields=["tenant", "username"], name="users_tenant_username_uniq"),
             # The target of every composite (tenant_id, user_id) foreign key.
             models.UniqueConstraint(fields=["tenant", "id"], name="users_tenant_id_id_uniq"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="users_role_valid"),
         ]
 
     def __str__(self) -> str:
@@ -341,3 +355,49 @@ class User(AbstractBaseUser, TenantModel):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_active and self.is_staff
+
+
+class AppendOnly(RuntimeError):
+    """A tenant audit event was about to be changed or deleted: history is written once."""
+
+
+class TenantAuditEvent(TenantModel):
+    """One thing that happened inside a tenant, for the tenant's own admins.
+
+    Written only by tenants.tenant_audit.record_event, in the transaction of
+    the change it records; read by GET /api/audit-events/. The app role may
+    only INSERT and SELECT (tenants 0014 grants exactly that), so no request
+    path can rewrite history; save() and delete() refuse too, so the ORM
+    says so before the database does. `actor` is a label, not a key: a
+    user's id as text, `api_key:<id>` or `system`; events outlive users.
+    """
+
+    append_only = True
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    action = models.CharField(max_length=64)
+    actor = models.CharField(max_length=128)
+    target_type = models.CharField(max_length=64, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "audit_events"
+        ordering = ["-created_at", "-id"]
+        indexes = tenant_indexes("audit")
+        verbose_name = "tenant audit event"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_type} {self.target_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnly(f"Tenant audit event {self.pk} is history: it cannot be changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, using=None, keep_parents=False):
+        raise AppendOnly(f"Tenant audit event {self.pk} is history: it cannot be deleted.")
+
+    delete.alters_data = True  # type: ignore[attr-defined]

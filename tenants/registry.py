@@ -49,6 +49,12 @@ def tenant_tables() -> tuple[str, ...]:
     return tuple(model._meta.db_table for model in tenant_models())
 
 
+@functools.cache
+def append_only_tables() -> frozenset[str]:
+    """The tenant tables the app role may only INSERT into and SELECT from (TenantModel.append_only)."""
+    return frozenset(model._meta.db_table for model in tenant_models() if model.append_only)
+
+
 def tenant_key(table: str) -> str:
     """The column that says which tenant a row of `table` is: `id` in the tenants table itself,
     `tenant_id` in every tenant table. The one answer to "the rows of tenant T in table X"."""

@@ -5,7 +5,12 @@
   anywhere else would be a silently useless account, or a hole if that
   backend ever changed;
 - the platform tenant cannot be suspended: its users are the staff, and a
-  suspension would lock the platform out of its own admin.
+  suspension would lock the platform out of its own admin;
+- the platform tenant's identity is fixed: its slug never changes, and no
+  other tenant takes that slug (a rename locked every staff account out at
+  once and left the renamed tenant without the platform rules);
+- a tenant is not made active again while a guard registered by the layers
+  above refuses it (platform_ops: an offboarding is unfinished).
 
 The models call these from clean() and save(), so no path (the admin, the
 commands, a shell) skips them; the services call them before they write.
@@ -15,6 +20,7 @@ Every refusal is a ValidationError naming what is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -39,12 +45,50 @@ def check_staff_allowed(tenant: Tenant, *, is_staff: bool, is_superuser: bool) -
         )
 
 
+# Rules of the layers above (tenants never imports them) that may refuse an
+# activation: each raises ValidationError naming why. platform_ops registers
+# "not while an offboarding is unfinished" (platform_ops.apps).
+ActivationGuard = Callable[["Tenant"], None]
+_activation_guards: list[ActivationGuard] = []
+
+
+def register_activation_guard(guard: ActivationGuard) -> ActivationGuard:
+    if guard not in _activation_guards:
+        _activation_guards.append(guard)
+    return guard
+
+
 def check_status_allowed(tenant: Tenant, status: str) -> None:
-    """Known statuses only, and never a suspended platform tenant."""
+    """Known statuses only, never a suspended platform tenant, no activation a guard refuses."""
     statuses = tenant.Status.values
     if status not in statuses:
         raise ValidationError({"status": f"Unknown status '{status}': choose {' or '.join(statuses)}."}, code="invalid")
     check_platform_not_suspended(tenant, status)
+    if status == tenant.Status.ACTIVE and tenant.pk is not None:
+        for guard in _activation_guards:
+            guard(tenant)
+
+
+def check_platform_identity(tenant: Tenant, *, using: str | None = None) -> None:
+    """The platform tenant keeps its slug, and no other tenant takes it.
+
+    Read from the stored row (not the instance, which a form has already
+    changed): the save guard of Tenant.save() and the admin form's clean()."""
+    if tenant._state.adding or tenant.pk is None:
+        return
+    from tenants.constants import OWNER_DATABASE
+
+    stored = type(tenant).objects.using(using or tenant._state.db or OWNER_DATABASE).filter(pk=tenant.pk).first()
+    if stored is None or stored.slug == tenant.slug:
+        return
+    if is_platform(stored) or is_platform(tenant):
+        raise ValidationError(
+            {
+                "slug": f"The platform tenant's slug '{settings.PLATFORM_TENANT_SLUG}' cannot change, "
+                "and no other tenant can take it: staff log in through it."
+            },
+            code="platform_identity",
+        )
 
 
 def check_platform_not_suspended(tenant: Tenant, status: str) -> None:

@@ -1,11 +1,14 @@
 """The trading rules, each in one place: an order's terms, its status moves, what may
 change once it is working, its deletion, and one position per user and symbol.
 
-Serializers (validate) and views (perform_destroy) call these and hold no
+Serializers (validate) and views (perform_update, perform_destroy) call these and hold no
 rule of their own. The rules know nothing of HTTP: a refusal is a domain
 error, Django's ValidationError (by field) or OrderNotDeletable, with a
 message that says what is allowed; the API layer maps them to 400 (DRF's
-serializer validation and alphapulse.exceptions) and 409 (trading.views).
+serializer validation and alphapulse.exceptions) and 409 (trading.views). Who may
+call which (an admin amends trades, a trader changes only their own new
+orders) is the access table's, tenants/access.py; what a change leaves in
+the tenant's audit log is recorded here, in the change's own transaction.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
+from tenants.access import EXECUTION_STATUSES
 from tenants.context import require_tenant_id
 from tenants.database.bulk import bulk_insert
-from trading.models import AgentSignal, Order, OrderStatus, OrderType, Position
+from tenants.tenant_audit import record_event
+from trading.models import AgentSignal, Order, OrderStatus, OrderType, Position, Trade
 
 # Which status an order may move to from each status. Final states map to nothing.
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -103,3 +108,60 @@ def agent_signals_create_bulk(signals: Iterable[dict], user) -> list[AgentSignal
     return bulk_insert(
         AgentSignal.objects.all(), [AgentSignal(tenant_id=tenant_id, user=user, **data) for data in signals]
     )
+
+
+# -- changes that leave a trace in the tenant's audit log ------------------------------
+
+TRADE_FIELDS = ("user_id", "symbol", "side", "quantity", "price", "executed_at")
+
+
+def trade_record(trade: Trade) -> dict[str, str]:
+    """A trade as the audit log keeps it: every booked field, as text (exact decimals)."""
+    return {field: str(getattr(trade, field)) for field in TRADE_FIELDS}
+
+
+def trade_amend(trade: Trade, changes: dict, *, actor: str) -> Trade:
+    """Amend an executed trade (an admin's correction), recorded as `trade.changed` with before and after."""
+    before = trade_record(trade)
+    for field, value in changes.items():
+        setattr(trade, field, value)
+    trade.save()
+    record_event(
+        "trade.changed",
+        actor=actor,
+        target_type="trade",
+        target_id=str(trade.pk),
+        details={"before": before, "after": trade_record(trade)},
+    )
+    return trade
+
+
+def trade_delete(trade: Trade, *, actor: str) -> None:
+    """Delete an executed trade, recorded as `trade.deleted` with what it was."""
+    before, trade_id = trade_record(trade), str(trade.pk)
+    trade.delete()
+    record_event(
+        "trade.deleted", actor=actor, target_type="trade", target_id=trade_id, details={"before": before, "after": None}
+    )
+
+
+def order_change(order: Order, changes: dict, *, actor: str) -> Order:
+    """Change an order (its terms, a cancel, or an admin's execution).
+
+    The rules of the change itself were checked by order_check_change (the
+    serializer's validate); moving it to an execution status is recorded as
+    `order.executed` (who may do that: tenants/access.py, `execute`).
+    """
+    status_before = order.status
+    for field, value in changes.items():
+        setattr(order, field, value)
+    order.save()
+    if order.status != status_before and order.status in EXECUTION_STATUSES:
+        record_event(
+            "order.executed",
+            actor=actor,
+            target_type="order",
+            target_id=str(order.pk),
+            details={"before": {"status": status_before}, "after": {"status": order.status}},
+        )
+    return order

@@ -243,6 +243,33 @@ class AddForeignKeyOnCitus(_ForeignKeyOperation):
         return f"On a Citus coordinator: add {self.key.name} on {self.key.table} between colocated shards"
 
 
+class AddForeignKeyOffCitus(_ForeignKeyOperation):
+    """A foreign key added where the database is NOT a Citus coordinator.
+
+    For a tenant table created after the layout exists: on a coordinator its
+    key to `tenants` must wait until the table is distributed
+    (AddForeignKeyOnCitus after DistributeTenantTable), because a local table
+    that references a reference table turns into a Citus local table. A
+    database moved onto a cluster later (citus_distribute) arrives with the
+    key: the migration's DropForeignKeyOnCitus takes it off before distributing.
+    """
+
+    def applies_to(self, connection) -> bool:
+        return not is_citus_coordinator(connection)
+
+    def prologue(self) -> list[sql.Composable]:
+        return []
+
+    def forwards_statements(self) -> list[sql.Composable]:
+        return [self.key.add()]
+
+    def backwards_statements(self) -> list[sql.Composable]:
+        return [self.key.drop()]
+
+    def describe(self):
+        return f"Unless on a Citus coordinator: add {self.key.name} on {self.key.table}"
+
+
 class ReshapeTenantPolicies(Operation):
     """One table's tenant policies rewritten from one "current tenant" expression
     to another, on every backend. All statements are EnableTenantRLS's own: its

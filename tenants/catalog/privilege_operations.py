@@ -6,7 +6,9 @@
   default privileges), takes TEMP on the database and CREATE on schema public
   from PUBLIC and the app role, then grants exactly SELECT on `tenants` and
   SELECT, INSERT, UPDATE, DELETE on the tenant tables it names.
-- `GrantTenantTablePrivileges`: for every tenant table created after that.
+- `GrantTenantTablePrivileges`: for every tenant table created after that
+  (`append_only=True`: SELECT and INSERT only, for a record of history such
+  as the tenant audit log, which no request may rewrite).
   Default privileges no longer grant anything, so a new table is closed to
   the app role until its migration says otherwise (a platform table stays
   closed); tests/tenants/test_privileges.py fails if a TenantModel table
@@ -31,6 +33,7 @@ from tenants.catalog.ddl import StatementOperation
 from tenants.constants import APP_ROLE, OWNER_ROLE
 
 READ_WRITE = sql.SQL("SELECT, INSERT, UPDATE, DELETE")
+APPEND_ONLY = sql.SQL("SELECT, INSERT")
 
 
 def _database_statement(before: str, after: str) -> sql.Composed:
@@ -91,21 +94,25 @@ class RestrictAppRolePrivileges(StatementOperation):
 
 
 class GrantTenantTablePrivileges(StatementOperation):
-    """SELECT, INSERT, UPDATE, DELETE on one new tenant table (never TRUNCATE)."""
+    """SELECT, INSERT, UPDATE, DELETE on one new tenant table (never TRUNCATE);
+    SELECT and INSERT only with `append_only=True`."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, append_only: bool = False) -> None:
         self.table = table
+        self.append_only = append_only
 
     def deconstruct(self):
-        return self.__class__.__qualname__, [self.table], {}
+        return self.__class__.__qualname__, [self.table], {"append_only": True} if self.append_only else {}
 
     def forwards_statements(self) -> list[sql.Composable]:
+        privileges = APPEND_ONLY if self.append_only else READ_WRITE
         return [
-            sql.SQL("GRANT {} ON {} TO {}").format(READ_WRITE, sql.Identifier(self.table), sql.Identifier(APP_ROLE))
+            sql.SQL("GRANT {} ON {} TO {}").format(privileges, sql.Identifier(self.table), sql.Identifier(APP_ROLE))
         ]
 
     def backwards_statements(self) -> list[sql.Composable]:
         return [sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(self.table), sql.Identifier(APP_ROLE))]
 
     def describe(self):
-        return f"Grant the app role read-write on tenant table {self.table}"
+        what = "SELECT and INSERT only" if self.append_only else "read-write"
+        return f"Grant the app role {what} on tenant table {self.table}"

@@ -8,7 +8,12 @@ TenantContextMiddleware
 3. enters tenant_transaction(claimed tenant) with the tenant and user lookups
    riding in its opening round trip: BEGIN, `SET LOCAL
    app.current_tenant_id`, the tenant row, the user row (under RLS), one
-   pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction);
+   pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction).
+   The same trip makes the transaction READ ONLY where the request may not
+   write: `BEGIN READ ONLY` for GET/HEAD/OPTIONS, and for a write, a guard
+   statement that turns it read-only unless the user's role is one that may
+   write through the route (tenants.access): a write that slips past the API
+   check is refused by PostgreSQL (answered 403 by alphapulse.exceptions);
    unknown tenant -> 401, suspended -> 403; a user that is not in the
    claimed tenant -> 401, an inactive one -> 403. Both are read afresh on
    every request, so a suspension or deactivation holds from the next one;
@@ -44,6 +49,7 @@ from tenants.context import tenant_transaction
 from tenants.database.routers import _staff_request
 from tenants.database.tenant_setting import Query
 from tenants.http.auth import TENANT_CLAIM
+from tenants.http.permissions import WriteGuard, write_guard
 from tenants.http.throttling import LoginThrottle
 from tenants.http.token_checks import checked_token
 from tenants.models import Tenant, User
@@ -147,6 +153,29 @@ def identity_queries(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[Query]:
     return [(TENANT_ROW_SQL, [tenant_id]), (USER_ROW_SQL, [tenant_id, user_id])]
 
 
+# The transaction turns READ ONLY unless the token's user holds one of the
+# roles that may write through the route (tenants.http.permissions.write_guard).
+# A user row that is missing turns nothing: that request is refused anyway.
+READ_ONLY_GUARD_SQL = (
+    sql.SQL(
+        "SELECT set_config('transaction_read_only', 'on', true) FROM {} WHERE {} = %s AND {} = %s AND {} <> ALL(%s)"
+    )
+    .format(
+        sql.Identifier(User._meta.db_table),
+        sql.Identifier("tenant_id"),
+        sql.Identifier("id"),
+        sql.Identifier("role"),
+    )
+    .as_string(None)
+)
+
+
+def read_only_guard(guard: WriteGuard, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Query | None:
+    if guard.writers is None:
+        return None
+    return (READ_ONLY_GUARD_SQL, [tenant_id, user_id, sorted(guard.writers)])
+
+
 def _instance(model: type[Tenant] | type[User], row: tuple) -> Any:
     names = [field.attname for field in model._meta.concrete_fields]
     return model.from_db(DEFAULT_DB_ALIAS, names, row)
@@ -203,7 +232,13 @@ class TenantContextMiddleware:
     def _as_tenant(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
         token = verified_claims(request)
         tenant_id, user_id = claimed_tenant_id(token), claimed_user_id(token)
-        with tenant_transaction(tenant_id, identity_queries(tenant_id, user_id)) as (_, (tenant_row, user_row)):
+        guard = write_guard(request.method or "GET", request.path_info)
+        with tenant_transaction(
+            tenant_id,
+            identity_queries(tenant_id, user_id),
+            read_only=guard.read_only,
+            read_only_guard=read_only_guard(guard, tenant_id, user_id),
+        ) as (_, (tenant_row, user_row)):
             progress["opened"] = True
             # A Refused leaving the block rolls the transaction back.
             tenant, user = claimed_tenant(tenant_row), claimed_user(user_row)

@@ -51,13 +51,11 @@ def test_https_answers_the_public_hosts_warnings(empty_database):
 
 def test_set_up_generates_a_secret_key_check_deploy_accepts():
     script = (ROOT / "scripts" / "db-common.sh").read_text()
-    sizes = set(re.findall(r"SECRET_KEY=\$\(random_secret (\d+)\)", script))
-    assert sizes, "db-common.sh writes SECRET_KEY=$(random_secret N)"
-    for size in sizes:
-        generated = subprocess.run(
-            ["bash", "-c", f". scripts/db-common.sh && random_secret {size}"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        assert len(generated) >= 50 and len(set(generated)) >= 5
+    (expression,) = re.findall(r"^SECRET_KEY=(.+)$", script, re.M)
+    generated = subprocess.run(
+        ["bash", "-c", f". scripts/db-common.sh && echo {expression}"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    assert len(generated) >= 50 and len(set(generated)) >= 5
 
 
 def test_db_up_prints_no_notice():

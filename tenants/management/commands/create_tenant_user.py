@@ -1,14 +1,17 @@
-"""`create_tenant_user <slug> <username> [--password PW | --password-stdin] [--staff|--superuser]`:
-a user inside one tenant. The password comes from --password (which `ps` and shell history
-see: kept for scripts), else one line on stdin with --password-stdin, else TENANT_USER_PASSWORD,
-else a prompt at a terminal. The user is
-written inside that tenant's context. Exit 2 on an unknown slug, a taken username, a weak password,
-or staff rights asked for outside the platform tenant (tenants.services holds that rule)."""
+"""`create_tenant_user <slug> <username> [--password PW | --password-stdin] [--role admin|trader|viewer]
+[--staff|--superuser]`: a user inside one tenant, written inside that tenant's context (default role:
+trader). The password comes from --password (which `ps` and shell history see: kept for scripts),
+else one line on stdin with --password-stdin, else TENANT_USER_PASSWORD, else a prompt at a terminal.
+Exit 2 on an unknown slug, a taken username, a weak or missing password, an unknown role, staff rights
+asked for outside the platform tenant (tenants.services holds these rules), or no seat left in the
+tenant's tier."""
 
 from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
 
 from tenants import services
 from tenants.management.base import OperatorCommand, refused, secret_from, tenant_by_slug
+from tenants.roles import Role
 
 # Read by this command only (not a setting): a password for scripts that keeps it out of `ps`.
 PASSWORD_ENV = "TENANT_USER_PASSWORD"
@@ -19,7 +22,7 @@ class Command(OperatorCommand):
         "Create a user inside a tenant (usernames are unique per tenant) and print its id. "
         "Password: --password-stdin, TENANT_USER_PASSWORD, or a prompt (--password still works, but `ps` "
         "shows it). Exit status: 0 created, 2 refused (unknown tenant, taken username, weak or no password, "
-        "staff outside the platform tenant)."
+        "unknown role, staff outside the platform tenant, no seat left)."
     )
 
     def add_arguments(self, parser):
@@ -30,6 +33,11 @@ class Command(OperatorCommand):
         )
         parser.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
         parser.add_argument("--email", default="")
+        parser.add_argument(
+            "--role",
+            default=Role.TRADER,
+            help=f"what the user may do in the tenant: {', '.join(Role.values)} (default trader)",
+        )
         parser.add_argument("--staff", action="store_true", help="may log in to /admin/ (platform tenant only)")
         parser.add_argument(
             "--superuser", action="store_true", help="staff who also manage staff accounts (platform tenant only)"
@@ -43,6 +51,7 @@ class Command(OperatorCommand):
         password: str | None,
         password_stdin: bool,
         email: str,
+        role: str,
         staff: bool,
         superuser: bool,
         **options,
@@ -53,8 +62,16 @@ class Command(OperatorCommand):
         )
         try:
             user = services.user_create(
-                tenant=tenant, username=username, password=password, email=email, is_staff=staff, is_superuser=superuser
+                tenant=tenant,
+                username=username,
+                password=password,
+                email=email,
+                role=role,
+                is_staff=staff,
+                is_superuser=superuser,
             )
         except ValidationError as exc:
             raise refused("Invalid user", exc) from exc
+        except services.TenantConflict as exc:
+            raise CommandError(f"Refused: {exc}", returncode=2) from exc
         self.stdout.write(str(user.id))

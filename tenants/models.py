@@ -44,7 +44,7 @@ def normalize_slug(slug: str) -> str:
     `HOOLI` beside `hooli` would be a look-alike in the staff UI (a phishing
     aid) and a login that answers the uniform 401; every way in (commands,
     admin, import, login) goes through here, and a CHECK constraint holds it
-    in the database (migration 0013_i26_tenant_slug_lower_case).
+    in the database (migration 0015_i26_tenant_slug_lower_case).
     """
     return slug.strip().lower()
 

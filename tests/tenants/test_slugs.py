@@ -17,7 +17,7 @@ from tests.support.factories import TenantFactory
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
 lower_case_migration = __import__(
-    "tenants.migrations.0013_i26_tenant_slug_lower_case", fromlist=["slug_clashes", "lower_slugs", "SlugClash"]
+    "tenants.migrations.0015_i26_tenant_slug_lower_case", fromlist=["slug_clashes", "lower_slugs", "SlugClash"]
 )
 
 

@@ -43,7 +43,7 @@ def lower_slugs(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tenants", "0012_citus_distribute")]
+    dependencies = [("tenants", "0014_i22_audit_events")]
 
     operations = [
         migrations.RunPython(lower_slugs, migrations.RunPython.noop),

@@ -55,14 +55,24 @@ setup: venv db-up redis-up ## everything `make run` does, except serving
 	$(PY) manage.py load_demo
 	$(PY) manage.py collectstatic --noinput -v 0
 
-run: setup ## set up, then serve the API on http://127.0.0.1:$(PORT) with a Celery worker and beat (foreground; Ctrl-C stops all)
-	@mkdir -p .celery
+# One `make run` per checkout: a second would start a second beat (every job sent twice) and
+# empty .metrics/ under the first. The lock is held by the running honcho (and its children)
+# and goes with them, however they end.
+RUN_LOCK := .run/make-run.lock
+REFUSE_SECOND_RUN = { echo "make run: this checkout is already running (pid $$(cat $(RUN_LOCK) 2>/dev/null), lock $(RUN_LOCK)). Stop it first (Ctrl-C in its terminal); for a second server use another checkout (git worktree add)." >&2; exit 1; }
+
+run: ## set up, then serve the API on 127.0.0.1, port PORT (default 8000), with a Celery worker and beat (foreground; Ctrl-C stops all; one per checkout)
+	@mkdir -p .run .celery
+	@flock -n $(RUN_LOCK) true || $(REFUSE_SECOND_RUN)
+	@$(MAKE) --no-print-directory setup
 	@# One prometheus-client directory for gunicorn's workers and Celery's pool children, emptied
 	@# at each start, so the API's /metrics counts the jobs too (jobs/metrics.py).
-	@rm -rf .metrics && mkdir -p .metrics
 	@# --env /dev/null: settings read .env themselves; honcho must not turn it into real variables.
-	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics API_PORT=$(PORT) WORKERS=$(WORKERS) \
-		$(VENV)/bin/honcho start --env /dev/null -f Procfile
+	@exec 9>>$(RUN_LOCK); flock -n 9 || $(REFUSE_SECOND_RUN); echo $$$$ > $(RUN_LOCK); \
+		rm -rf .metrics && mkdir -p .metrics && \
+		PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics API_PORT=$(PORT) WORKERS=$(WORKERS) \
+		GUNICORN_CONTROL_SOCKET=$(CURDIR)/.run/gunicorn.ctl \
+		exec $(VENV)/bin/honcho start --env /dev/null -f Procfile
 
 worker: setup ## only the Celery worker, in the foreground
 	$(VENV)/bin/celery -A alphapulse worker --loglevel INFO
@@ -103,7 +113,7 @@ rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic
 drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load (~3 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills
 
-citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator :$${CITUS_PORT:-54340}, workers, migrate, demo data, .env.citus
+citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator on CITUS_PORT (default 54340), workers, migrate, demo data, .env.citus
 	@scripts/citus.sh up
 	ENV_FILE=.env.citus $(PY) manage.py migrate
 	ENV_FILE=.env.citus $(PY) manage.py load_demo

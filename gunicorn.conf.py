@@ -7,6 +7,11 @@
   directory per server start. Unless the environment names one (then the
   operator empties it before each start), a new temporary directory is made
   here and removed on exit; a dead worker's live values are marked as gone.
+- gunicorn's control socket (`gunicornc`) is per server, inside this checkout:
+  GUNICORN_CONTROL_SOCKET (make run sets `.run/gunicorn.ctl`), else
+  `.run/gunicorn-<master pid>.ctl`. gunicorn's default, one per user
+  (`~/.gunicorn/gunicorn.ctl`), is shared by every instance on the host, and
+  stopping one server deleted another's.
 """
 
 import os
@@ -15,11 +20,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+CHECKOUT = Path(__file__).resolve().parent
+sys.path.insert(0, str(CHECKOUT))
 
-from alphapulse.gunicorn_errors import install
+from alphapulse.gunicorn_errors import install  # noqa: E402  (after the path is set)
 
 install()
+
+
+def _control_socket() -> str:
+    named = os.environ.get("GUNICORN_CONTROL_SOCKET")
+    path = Path(named) if named else CHECKOUT / ".run" / f"gunicorn-{os.getpid()}.ctl"
+    if len(str(path)) > 100:  # a Unix socket path holds at most 107 bytes
+        path = Path(tempfile.mkdtemp(prefix="alphapulse-ctl-")) / "gunicorn.ctl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+control_socket = _control_socket()
 
 _made_here = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

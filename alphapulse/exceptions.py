@@ -9,6 +9,8 @@ middleware rolls back the request's transaction on any 4xx or 5xx.
 import logging
 
 import psycopg.errors
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
@@ -63,6 +65,14 @@ def database_failure_response(exc: Exception) -> JsonResponse | None:
     return response
 
 
+def too_large_detail() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return (
+        f"The request body is larger than the limit of {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE). "
+        "Send less per request (the bulk route takes a list: split it)."
+    )
+
+
 READ_ONLY_DETAIL = (
     "This request may not write: your role may not change anything through this route, "
     "and the database refused the write (read-only transaction)."
@@ -78,6 +88,9 @@ def json_exception_handler(exc, context):
     if isinstance(exc, TenantConflict):
         # A rule of the tenant's state (its last admin, its seats): the request is fine, the moment is not.
         return Response({"detail": str(exc), "code": exc.code}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, RequestDataTooBig):
+        # Django files it under SuspiciousOperation (a 400); it is the size, say so.
+        return Response({"detail": too_large_detail()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = exception_handler(exc, context)
@@ -110,4 +123,6 @@ def json_500(request):
 
 
 def json_400(request, exception=None):
+    if isinstance(exception, RequestDataTooBig):  # read outside a DRF view (the admin, a plain view)
+        return JsonResponse({"detail": too_large_detail()}, status=413)
     return JsonResponse({"detail": "Bad request."}, status=400)

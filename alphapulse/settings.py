@@ -7,6 +7,7 @@ SECRET_KEY or DATABASE_URL stops start-up with django-environ's clear error.
 """
 
 import os
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -69,6 +71,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: times and counts every request, refusals of later middleware included.
     "platform_ops.middleware.RequestObservabilityMiddleware",
+    # Before anything that can refuse: a browser's preflight OPTIONS carries no
+    # token, and django-cors-headers answers it here, before the tenant middleware.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # First, so sessions and auth of /admin/ requests use the owner connection.
     "tenants.http.middleware.StaffDatabaseMiddleware",
@@ -80,9 +85,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The RateLimit-* headers the throttles leave on the request (tenants/http/throttling.py).
+    "tenants.http.throttling.RateLimitHeadersMiddleware",
     # Last, so the tenant transaction wraps only the view.
     "tenants.http.middleware.TenantContextMiddleware",
 ]
+
+# Browser front-ends on other origins (django-cors-headers). Only the listed
+# origins get Access-Control-Allow-Origin; an origin not on the list gets no CORS
+# header at all, so the browser refuses to hand it the answer. Empty by default.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+# Bearer tokens, not cookies: no credentials mode needed.
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "idempotency-key")
+# Headers a browser script may read besides the simple ones: the rate-limit
+# state (tenants/http/throttling.py) and when to retry.
+CORS_EXPOSE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After")
 
 ROOT_URLCONF = "alphapulse.urls"
 WSGI_APPLICATION = "alphapulse.wsgi.application"
@@ -156,6 +175,10 @@ AUTHENTICATION_BACKENDS = ["tenants.http.auth.PlatformStaffBackend"]
 # Usernames are unique per tenant (a global unique index would tell tenant A
 # which names exist in tenant B); PlatformStaffBackend scopes admin logins.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+if not HTTPS and set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost", "::1"}:
+    # Served on loopback only (make run): plain HTTP is all there is, nothing to
+    # warn about. Any other host without HTTPS=true keeps check --deploy loud.
+    SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W008", "security.W012", "security.W016"]
 PLATFORM_TENANT_SLUG = env.str("PLATFORM_TENANT_SLUG", default="platform")
 
 # Django's four validators, for every path that sets a password (the commands,
@@ -321,7 +344,13 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "AlphaPulse API",
     "DESCRIPTION": "Multi-tenant trading API. Every route but auth and health runs as "
     "the tenant named in the bearer token, enforced by PostgreSQL row-level security.",
-    "VERSION": "1.0.0",
+    # The project's version, said once: pyproject.toml (CHANGELOG.md says what changed).
+    "VERSION": tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"],
+    # Every answer documented: the errors every route shares (alphapulse/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "alphapulse.openapi.document_error_responses",
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from pinned static files (drf-spectacular-sidecar, served by

@@ -15,8 +15,9 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.utils import timezone
 
+from tenants.constants import DEFAULT_TENANT_ID
 from tenants.context import tenant_context
-from tenants.models import Tenant
+from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
     from celery import Task
@@ -48,7 +49,16 @@ def jobs_due_now() -> datetime:
 
 
 def tenants_for_jobs() -> Iterable[Tenant]:
-    return Tenant.objects.exclude(slug=settings.PLATFORM_TENANT_SLUG).order_by("slug")
+    """Every customer tenant: not the platform tenant (staff), nor the `default` tenant while it
+    has no users. `default` holds the rows of a legacy single-tenant database adopted by the
+    migrations (docs/admin.md); on a fresh install it is empty and a job there computes nothing."""
+    tenants = list(Tenant.objects.exclude(slug=settings.PLATFORM_TENANT_SLUG).order_by("slug"))
+    return [tenant for tenant in tenants if tenant.pk != DEFAULT_TENANT_ID or _has_users(tenant)]
+
+
+def _has_users(tenant: Tenant) -> bool:
+    with tenant_context(tenant):
+        return User.objects.exists()
 
 
 def send_for_tenants(

@@ -45,7 +45,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from tenants.constants import OWNER_DATABASE
-from tenants.models import Tenant, User
+from tenants.models import Tenant, User, normalize_slug
 from tenants.registry import tenant_models, tenant_rows, tenant_rows_count_sql
 
 FORMAT = "alphapulse-tenant-export"
@@ -112,7 +112,8 @@ class Manifest:
 
     @property
     def slug(self) -> str:
-        return str(self.data["tenant"]["slug"])
+        # An export of an older database may spell it in capitals: one spelling here.
+        return normalize_slug(str(self.data["tenant"]["slug"]))
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -359,6 +360,8 @@ def _load(manifest: Manifest, entries: list, by_table: dict, alias: str, progres
                 if tenant_column is not None and values[tenant_column] != manifest.tenant_id:
                     raise ExportError(f"{entry['file']} row {count + 1} belongs to another tenant.")
                 _check_identity(manifest, model, fields, values, f"{entry['file']} row {count + 1}")
+                if model is Tenant:
+                    values[[f.name for f in fields].index("slug")] = manifest.slug
                 batch.append(values)
                 count += 1
                 if len(batch) == INSERT_BATCH:

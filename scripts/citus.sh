@@ -307,6 +307,7 @@ cmd_up() {
   "$ROOT/scripts/citus-install.sh"
   write_env
   ensure_metrics_token
+  ensure_long_secret_key
   write_admin_url
   cluster_redis up
   local port

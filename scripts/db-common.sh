@@ -16,7 +16,8 @@ as_pg() {
 
 superuser() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
 
-random_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+# random_secret [BYTES]: URL-safe text of BYTES random bytes (default 32: 43 characters).
+random_secret() { python3 -c "import secrets; print(secrets.token_urlsafe(${1:-32}))"; }
 
 write_env() {
   [ -f "$ENV_FILE" ] && return 0
@@ -49,6 +50,16 @@ ensure_metrics_token() {
 }
 
 env_value() { grep -E "^$1=" "$ENV_FILE" | tail -n 1 | cut -d= -f2-; }
+
+# .env files written with a 43-character SECRET_KEY (check --deploy's W009 wants 50 or more)
+# get a longer one: it signs only the admin's sessions, which a new key ends, nothing else.
+ensure_long_secret_key() {
+  local key
+  key=$(env_value SECRET_KEY)
+  [ -z "$key" ] || [ "${#key}" -ge 50 ] && return 0
+  say "SECRET_KEY in $ENV_FILE is ${#key} characters: a new, longer one (admin sessions end)"
+  sed -i "s|^SECRET_KEY=.*|SECRET_KEY=$(random_secret 64)|" "$ENV_FILE"
+}
 
 create_roles_and_database() {
   local app_pw owner_pw

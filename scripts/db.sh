@@ -42,8 +42,11 @@ ensure_installed() {
 
 # as_pg and superuser (the OS user postgres when root) come from scripts/db-common.sh.
 
+# Set-up SQL is idempotent (IF NOT EXISTS, re-granting a role): its NOTICEs ("already exists,
+# skipping") say nothing is wrong, so set-up shows warnings and errors only.
 psql_super() {
-  as_pg "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGDATA" -p "$PGPORT" -U "$(superuser)" "$@"
+  as_pg env PGOPTIONS="-c client_min_messages=warning" \
+    "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGDATA" -p "$PGPORT" -U "$(superuser)" "$@"
 }
 
 # random_secret, write_env, env_value, create_roles_and_database: shared with
@@ -87,6 +90,7 @@ cmd_up() {
   ensure_installed
   write_env
   ensure_metrics_token
+  ensure_long_secret_key
   init_cluster
   start_server
   create_roles_and_database
@@ -107,6 +111,6 @@ case "${1:-}" in
   down) cmd_down ;;
   start) start_server ;;
   status) is_running && say "running on 127.0.0.1:$PGPORT" || { say "not running"; exit 1; } ;;
-  psql) shift; psql_super -d "$DB_NAME" "$@" ;;
+  psql) shift; as_pg "$(pg_bindir)/psql" -X -h "$PGDATA" -p "$PGPORT" -U "$(superuser)" -d "$DB_NAME" "$@" ;;
   *) echo "usage: scripts/db.sh up|down|start|status|psql" >&2; exit 2 ;;
 esac

@@ -30,11 +30,23 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, router, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tenants import platform_audit, rules
 from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id, tenant_context
 from tenants.roles import Role
+
+
+def normalize_slug(slug: str) -> str:
+    """The one spelling of a tenant slug: lower case, no surrounding blanks.
+
+    `HOOLI` beside `hooli` would be a look-alike in the staff UI (a phishing
+    aid) and a login that answers the uniform 401; every way in (commands,
+    admin, import, login) goes through here, and a CHECK constraint holds it
+    in the database (migration 0015_i26_tenant_slug_lower_case).
+    """
+    return slug.strip().lower()
 
 
 class Tenant(models.Model):
@@ -69,6 +81,7 @@ class Tenant(models.Model):
                 condition=Q(subscription_tier__in=["free", "starter", "pro", "enterprise"]),
                 name="tenants_tier_valid",
             ),
+            models.CheckConstraint(condition=Q(slug=Lower("slug")), name="tenants_slug_lower_case"),
         ]
 
     def __str__(self) -> str:
@@ -80,10 +93,13 @@ class Tenant(models.Model):
 
     # The status rule lives in tenants.rules; forms (clean) and every save call it.
     def clean(self) -> None:
+        # Before the form's unique check, so `HOOLI` is refused beside `hooli`.
+        self.slug = normalize_slug(self.slug or "")
         rules.check_status_allowed(self, self.status)
         rules.check_platform_identity(self)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        self.slug = normalize_slug(self.slug or "")
         rules.check_platform_not_suspended(self, self.status)
         update_fields = kwargs.get("update_fields")
         if update_fields is None or "slug" in update_fields:

@@ -36,7 +36,7 @@ from django.db import transaction
 from tenants import platform_audit
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
-from tenants.models import Tenant, User
+from tenants.models import Tenant, User, normalize_slug
 from tenants.platform_audit import Actor
 from tenants.roles import Role
 from tenants.rules import check_staff_allowed, check_status_allowed
@@ -64,15 +64,12 @@ class TenantNotFound(LookupError):
     """No tenant has this slug; the message says how to list them."""
 
     def __init__(self, slug: str) -> None:
-        super().__init__(
-            f"No tenant with slug '{slug}'. List them with: manage.py shell -c "
-            '"from tenants.models import Tenant; print([t.slug for t in Tenant.objects.all()])"'
-        )
+        super().__init__(f"No tenant with slug '{slug}'. List them with: manage.py list_tenants")
 
 
 def tenant_by_slug(slug: str, *, using: str = OWNER_DATABASE) -> Tenant:
     """The tenant with this slug, or TenantNotFound: the one lookup every command uses."""
-    tenant = Tenant.objects.using(using).filter(slug=slug).first()
+    tenant = Tenant.objects.using(using).filter(slug=normalize_slug(slug)).first()
     if tenant is None:
         raise TenantNotFound(slug)
     return tenant
@@ -81,6 +78,7 @@ def tenant_by_slug(slug: str, *, using: str = OWNER_DATABASE) -> Tenant:
 def tenant_create(
     *, slug: str, name: str, tier: str | None = None, by: Actor | None = None, using: str = OWNER_DATABASE
 ) -> Tenant:
+    slug = normalize_slug(slug)
     tier = tier or Tenant.Tier.PRO
     if tier not in Tenant.Tier.values:
         raise ValidationError(
@@ -100,7 +98,7 @@ def tenant_get_or_create(
     *, slug: str, name: str, tier: str, by: Actor | None = None, using: str = OWNER_DATABASE
 ) -> Tenant:
     """The tenant with this slug, made with `name` and `tier` if it is missing (idempotent set-up)."""
-    existing = Tenant.objects.using(using).filter(slug=slug).first()
+    existing = Tenant.objects.using(using).filter(slug=normalize_slug(slug)).first()
     return existing or tenant_create(slug=slug, name=name, tier=tier, by=by, using=using)
 
 

@@ -26,6 +26,10 @@ class SymbolFilterMixin(django_filters.FilterSet):
 
 
 class TradeFilter(SymbolFilterMixin, TenantRowFilter):
+    # When the trade happened, which a client may record later than created_at.
+    executed_after = django_filters.IsoDateTimeFilter(field_name="executed_at", lookup_expr="gte")
+    executed_before = django_filters.IsoDateTimeFilter(field_name="executed_at", lookup_expr="lt")
+
     class Meta:
         model = models.Trade
         fields = ("symbol", "side")

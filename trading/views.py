@@ -33,7 +33,8 @@ class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
 
 
 class TradeViewSet(TenantRowViewSet):
-    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at range.
+    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at and
+    executed_at ranges.
 
     Admins and traders book trades; only an admin amends or deletes one, and
     each amendment or deletion is recorded in the audit log with before and after.

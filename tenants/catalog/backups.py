@@ -130,6 +130,7 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False, into_empty: boo
     server = Server.of(OWNER_DATABASE)
     if into_empty:
         _require_empty(server, dbname)
+        _restore_into(server, dump, dbname)
     else:
         with server.connect("postgres", autocommit=True) as admin:
             if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
@@ -137,6 +138,27 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False, into_empty: boo
             admin.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(server.user))
             )
+        try:
+            _restore_into(server, dump, dbname)
+        except BaseException as exc:
+            # A failed restore leaves nothing behind: an empty or half-filled
+            # database named like a good one is a trap for whoever finds it.
+            with server.connect("postgres", autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+            if isinstance(exc, ToolError):
+                raise BackupError(f"{exc}\n(the new database {dbname} was dropped again)") from exc
+            raise
+    if not expected_file.is_file():
+        return []
+    with server.connect(dbname) as conn, conn.cursor() as cursor:
+        restored = row_counts(cursor)
+    expected = expected_file.read_text().splitlines()
+    return [f"- {line}" for line in expected if line not in restored] + [
+        f"+ {line}" for line in restored if line not in expected
+    ]
+
+
+def _restore_into(server: Server, dump: Path, dbname: str) -> None:
     with server.connect("postgres", autocommit=True) as admin:
         # A dump holds no database-level ACL: take TEMP from PUBLIC again, as
         # migration tenants.0010 did on the original (tenants.catalog.privileges).
@@ -152,11 +174,3 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False, into_empty: boo
             f"--dbname={dbname}",
             str(dump),
         )
-    if not expected_file.is_file():
-        return []
-    with server.connect(dbname) as conn, conn.cursor() as cursor:
-        restored = row_counts(cursor)
-    expected = expected_file.read_text().splitlines()
-    return [f"- {line}" for line in expected if line not in restored] + [
-        f"+ {line}" for line in restored if line not in expected
-    ]

@@ -34,14 +34,16 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tenants.context import tenant_context
 from tenants.http.token_checks import checked_token
-from tenants.models import Tenant, User
+from tenants.models import Tenant, User, normalize_slug
 
 TENANT_CLAIM = "tenant_id"
 LOGIN_FAILED = "Invalid tenant, username or password."
 
 
 def _active_tenant(tenant_id: uuid.UUID | str | None = None, slug: str | None = None) -> Tenant | None:
-    lookup: dict[str, uuid.UUID | str | None] = {"pk": tenant_id} if tenant_id is not None else {"slug": slug}
+    lookup: dict[str, uuid.UUID | str | None] = (
+        {"pk": tenant_id} if tenant_id is not None else {"slug": normalize_slug(slug or "")}
+    )
     return Tenant.objects.filter(status=Tenant.Status.ACTIVE, **lookup).first()
 
 

@@ -16,17 +16,27 @@ request's timestamp (6,000 of them for an enterprise tenant). The price is
 that a client can spend up to two windows' worth across a window boundary.
 The counter keys go through the cache's tenant-aware key function
 (tenants.cache_keys); another cache backend falls back to `add` + `incr`.
+
+Every counted answer tells the client where it stands, in the IETF draft's
+`RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` (seconds until
+the window ends) headers. They are read from the very counter value the INCR
+returned, so they are exact and cost no extra round trip: the throttle leaves
+its `Window` on the request and RateLimitHeadersMiddleware writes it out.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -45,8 +55,28 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
         raise ImproperlyConfigured(f"Bad rate limit {rate!r}: use '<count>/<s|min|hour|day>'.") from exc
 
 
-def spend(key: str, rate: str | None) -> float | None:
-    """Count one request against `key` at `rate`: None if allowed, else seconds until the window ends."""
+@dataclass(frozen=True)
+class Window:
+    """One request counted: the limit, the count the counter returned, seconds left in the window."""
+
+    limit: int
+    used: int
+    reset_after: float
+
+    @property
+    def allowed(self) -> bool:
+        return self.used <= self.limit
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(0, self.limit - self.used)),
+            "RateLimit-Reset": str(max(1, math.ceil(self.reset_after))),
+        }
+
+
+def count(key: str, rate: str | None) -> Window | None:
+    """Count one request against `key` at `rate`; None when the rate is unlimited."""
     limit = parse_rate(rate)
     if limit is None:
         return None
@@ -54,7 +84,13 @@ def spend(key: str, rate: str | None) -> float | None:
     now = time.time()
     window = int(now // period)
     used = _count(f"{key}:{window}", timeout=period + 1)
-    return None if used <= allowed else (window + 1) * period - now
+    return Window(limit=allowed, used=used, reset_after=(window + 1) * period - now)
+
+
+def spend(key: str, rate: str | None) -> float | None:
+    """Count one request against `key` at `rate`: None if allowed, else seconds until the window ends."""
+    window = count(key, rate)
+    return None if window is None or window.allowed else window.reset_after
 
 
 def _count(counter: str, timeout: int) -> int:
@@ -95,8 +131,13 @@ class FixedWindowThrottle(BaseThrottle):
         key = self.key(request)
         if key is None:
             return True
-        self.retry_after = spend(f"{self.prefix}:{key}", self.rate(request))
-        return self.retry_after is None
+        window = count(f"{self.prefix}:{key}", self.rate(request))
+        if window is None:
+            return True
+        # On the Django request, where RateLimitHeadersMiddleware finds it.
+        request._request.rate_limit_window = window  # type: ignore[attr-defined]
+        self.retry_after = None if window.allowed else window.reset_after
+        return window.allowed
 
     def wait(self) -> float | None:
         return self.retry_after
@@ -131,3 +172,18 @@ class LoginThrottle(FixedWindowThrottle):
 
     def rate(self, request: Request) -> str | None:
         return settings.LOGIN_RATE_LIMIT
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the RateLimit-* headers of the request's counted window to its answer (429s included)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        window: Window | None = getattr(request, "rate_limit_window", None)
+        if window is not None:
+            for name, value in window.headers().items():
+                response[name] = value
+        return response

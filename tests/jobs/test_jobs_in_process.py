@@ -99,3 +99,15 @@ def test_a_task_refuses_to_start_while_a_tenant_is_still_set(tenant_a):
     refuse_leftover_tenant(probe_platform)  # nothing set: fine
     with tenant_context(tenant_a), pytest.raises(RuntimeError, match="still set; refusing to run it"):
         refuse_leftover_tenant(probe_platform)
+
+
+def test_the_default_tenant_gets_jobs_only_once_it_has_users(tenant_a):
+    """`default` holds a legacy database's rows after adoption; empty (a fresh install) there is
+    nothing for a job to compute."""
+    from jobs.dispatch import tenants_for_jobs
+    from tenants.constants import DEFAULT_TENANT_ID
+    from tenants.models import Tenant
+
+    assert [t.slug for t in tenants_for_jobs()] == ["acme"]
+    UserFactory(tenant=Tenant.objects.get(pk=DEFAULT_TENANT_ID), username="legacy")
+    assert [t.slug for t in tenants_for_jobs()] == ["acme", "default"]

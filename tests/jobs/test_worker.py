@@ -192,6 +192,7 @@ def test_the_beat_fan_out_sends_one_job_per_active_tenant_and_skips_suspended_on
         jobs_db.set_status("globex", "active")
     assert sent["skipped"] == {"globex": "tenant 'globex' is suspended"}
     assert {"acme", "initech"} <= set(outcomes) and "globex" not in outcomes and "platform" not in outcomes
+    assert "default" not in outcomes  # empty on a fresh install: no jobs
     assert "skipping tenant globex" in worker.log()
     rows = snapshots_at(jobs_db, as_of)
     # one snapshot per user of each active demo tenant, each in its own tenant; none for globex
@@ -257,7 +258,7 @@ def test_run_tenant_job_risk_metrics_for_all_from_each_tenants_own_history(jobs_
 )
 def test_run_tenant_job_refuses_unknown_jobs_and_tenants_clearly(jobs_db, args, message):
     refused = run_tenant_job(jobs_db, *args)
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # refused, nothing sent (docs/runbook.md, "Exit codes")
     assert message in refused.stderr
 
 
@@ -267,7 +268,7 @@ def test_run_tenant_job_refuses_a_suspended_tenant(jobs_db, worker):
         refused = run_tenant_job(jobs_db, "portfolio_snapshot", "--tenant", "globex")
     finally:
         jobs_db.set_status("globex", "active")
-    assert refused.returncode == 1 and "Tenant 'globex' is suspended" in refused.stderr
+    assert refused.returncode == 2 and "Tenant 'globex' is suspended" in refused.stderr
 
 
 def test_run_tenant_job_exits_non_zero_naming_the_tenants_that_did_not_finish(jobs_db, worker):

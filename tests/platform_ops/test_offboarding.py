@@ -117,6 +117,11 @@ def test_an_interrupted_offboarding_resumes(demo, tmp_path):
     assert started.count() == 1
 
 
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def run(*args: str) -> str:
     out = StringIO()
     call_command(*args, stdout=out, stderr=StringIO())
@@ -126,6 +131,7 @@ def run(*args: str) -> str:
 def test_the_command_needs_a_reason_without_an_export_and_asks_first(demo, monkeypatch):
     with pytest.raises(CommandError, match="--no-export needs --reason"):
         run("offboard_tenant", "acme", "--no-export")
+    monkeypatch.setattr("sys.stdin", Terminal())  # an operator at a terminal answers
     monkeypatch.setattr("builtins.input", lambda prompt: "no")
     with pytest.raises(CommandError, match="Aborted"):
         run("offboard_tenant", "acme", "--no-export", "--reason", "contract ended")

@@ -235,3 +235,19 @@ def test_a_tenants_file_naming_another_tenant_is_refused(exported, tmp_path):
 def test_staff_users_are_not_imported_into_a_customer_tenant(exported, tmp_path):
     path = edited(exported, tmp_path, "users", lambda row: {**row, "is_staff": True, "is_superuser": True})
     refused_import(path, "is staff or superuser")
+
+
+def test_an_export_with_a_capital_slug_is_imported_lower_case(exported, tmp_path):
+    """An export from a database older than the lower-case rule: the slug comes in lowered."""
+    path = copy_of(exported, tmp_path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["tenant"]["slug"] = "ACME"
+    entry = next(e for e in manifest["files"] if e["table"] == "tenants")
+    file = path / entry["file"]
+    row = json.loads(file.read_text())
+    row["slug"] = "ACME"
+    file.write_text(json.dumps(row, sort_keys=True) + "\n")
+    entry["sha256"] = sha256_of(file)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    import_tenant(path)
+    assert Tenant.objects.using("owner").filter(slug="acme").exists()

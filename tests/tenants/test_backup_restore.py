@@ -139,3 +139,27 @@ def test_restore_refuses_what_it_cannot_check_or_would_overwrite(two_tenant_db, 
     with connect("owner", "postgres") as admin:
         names = {row[0] for row in admin.execute("SELECT datname FROM pg_database").fetchall()}
     assert not {f"{two_tenant_db}_x", f"{two_tenant_db}_y"} & names
+
+
+def test_a_failed_restore_leaves_no_database_behind(tmp_path):
+    """pg_restore fails after the new database was created: it is dropped again, so no empty
+    database named like a good restore is left for someone to point an app at."""
+    from django.db import connections
+
+    garbage = tmp_path / "garbage.dump"
+    garbage.write_bytes(b"not a pg_dump archive\n" * 10)
+    target = f"alphapulse_failed_restore_{int(time.time())}"
+    result = manage(
+        connections["owner"].settings_dict["NAME"],
+        "restore_database",
+        str(garbage),
+        "--db-name",
+        target,
+        "--unchecked",
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"the new database {target} was dropped again" in result.stderr
+    with connect("owner", "postgres") as admin:
+        assert admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [target]).fetchone() is None

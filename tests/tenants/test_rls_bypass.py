@@ -48,7 +48,13 @@ def test_orm_keeps_tenants_apart_while_rls_is_bypassed(user_a, user_b, client_a,
     assert symbols == ["AAPL"]
 
 
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_on_asks_for_confirmation(monkeypatch, bypass_restored):
+    monkeypatch.setattr("sys.stdin", Terminal())  # an operator at a terminal answers
     monkeypatch.setattr("builtins.input", lambda prompt: "no")
     with pytest.raises(Exception, match="Aborted"):
         run("on")

@@ -235,3 +235,52 @@ def test_schema_descriptions_are_the_resources_own(client):
     descriptions = {op.get("description", "") for path in schema["paths"].values() for op in path.values()}
     assert not any("Declare `queryset" in d or "A viewset that provides" in d for d in descriptions)
     assert schema["paths"]["/api/orders/"]["post"]["description"].startswith("Orders of the caller's tenant.")
+
+
+@pytest.mark.parametrize("path", ["/api/trades/", "/api/agent-signals/bulk/"])
+def test_a_body_over_the_size_limit_is_413_naming_the_limit(client_a, tenant_a, settings, path):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = json.dumps({**GOOD_TRADE, "padding": "a" * 20_000})
+    response = client_a.post(path, body, content_type="application/json")
+    assert response.status_code == 413
+    assert "10000 bytes" in response.json()["detail"]
+    assert trade_count(tenant_a) == 0
+
+
+def test_trades_filter_by_when_they_were_executed(client_a, user_a, tenant_a):
+    from datetime import UTC, datetime
+
+    with tenant_context(tenant_a):
+        early = TradeFactory(user=user_a, executed_at=datetime(2026, 1, 5, tzinfo=UTC))
+        late = TradeFactory(user=user_a, executed_at=datetime(2026, 3, 5, tzinfo=UTC))
+
+    def ids(query: str) -> set[str]:
+        response = client_a.get(f"/api/trades/?{query}")
+        assert response.status_code == 200, response.content
+        return {row["id"] for row in response.json()["results"]}
+
+    assert ids("executed_after=2026-02-01T00:00:00Z") == {str(late.id)}
+    assert ids("executed_before=2026-02-01T00:00:00Z") == {str(early.id)}
+    assert ids("executed_after=2026-01-01&executed_before=2026-04-01") == {str(early.id), str(late.id)}
+    assert client_a.get("/api/trades/?executed_after=yesterday").status_code == 400
+
+
+@pytest.mark.parametrize(("query", "expected"), [("status=filled", {"filled"}), ("side=sell", {"sell"})])
+def test_orders_filter_by_status_and_side(client_a, user_a, tenant_a, query, expected):
+    with tenant_context(tenant_a):
+        OrderFactory(user=user_a, side="buy", status="new")
+        OrderFactory(user=user_a, side="sell", status="filled")
+    rows = client_a.get(f"/api/orders/?{query}").json()["results"]
+    key = query.split("=")[0]
+    assert {row[key] for row in rows} == expected
+
+
+@pytest.mark.django_db(databases=["default", "owner"])
+def test_demo_trades_are_spread_over_time_by_executed_at():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("load_demo", "--trades", "30", stdout=StringIO(), stderr=StringIO())
+    executed = set(Trade.all_tenants.using("owner").values_list("executed_at", flat=True))
+    assert len(executed) > 60  # 90 trades over 3 tenants, not one shared instant

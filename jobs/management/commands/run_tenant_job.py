@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from celery.result import AsyncResult
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from tqdm import tqdm
@@ -20,11 +20,16 @@ from tqdm import tqdm
 from alphapulse.celery import app
 from jobs.dispatch import UnknownJob, job_names, job_task, jobs_due_now, send_for_tenants, tenants_for_jobs
 from tenants import services
+from tenants.management.base import OperatorCommand
 from tenants.models import Tenant
 
 
-class Command(BaseCommand):
-    help = "Run a tenant job now through the Celery queue, for one tenant or all, and wait for it."
+class Command(OperatorCommand):
+    help = (
+        "Run a tenant job now through the Celery queue, for one tenant or all, and wait for it. "
+        "Exit status: 0 done, 1 a job failed or timed out, 2 refused (unknown job or tenant, suspended tenant, "
+        "bad --as-of, no worker answering)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job", help=f"one of: {', '.join(job_names())}")
@@ -38,27 +43,29 @@ class Command(BaseCommand):
         try:
             job_task(job)
         except UnknownJob as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(str(exc), returncode=2) from None
         moment = self._as_of(as_of)
         tenants = tenants_for_jobs() if all else [self._tenant(tenant)]
         if not app.control.ping(timeout=2):
-            raise CommandError("No Celery worker answered: start one (`make run`, or `celery -A alphapulse worker`).")
+            raise CommandError(
+                "No Celery worker answered: start one (`make run`, or `celery -A alphapulse worker`).", returncode=2
+            )
         sent, skipped = send_for_tenants(job, tenants, moment.isoformat())
         for slug, reason in skipped.items():
             self.stdout.write(self.style.WARNING(f"skipped {slug}: {reason}"))
         failures = self._wait(job, sent, timeout)
         if failures:
             names = "; ".join(f"{slug}: {why}" for slug, why in failures.items())
-            raise CommandError(f"{job} failed for {len(failures)} of {len(sent)} tenant(s): {names}")
+            raise CommandError(f"{job} failed for {len(failures)} of {len(sent)} tenant(s): {names}", returncode=1)
         self.stdout.write(self.style.SUCCESS(f"{job} as of {moment.isoformat()}: done for {len(sent)} tenant(s)."))
 
     def _tenant(self, slug: str | None) -> Tenant:
         try:
             found = services.tenant_by_slug(slug or "", using=DEFAULT_DB_ALIAS)
         except services.TenantNotFound as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(str(exc), returncode=2) from exc
         if not found.is_active:
-            raise CommandError(f"Tenant {slug!r} is {found.status}: its jobs do not run.")
+            raise CommandError(f"Tenant {slug!r} is {found.status}: its jobs do not run.", returncode=2)
         return found
 
     def _as_of(self, value: str | None) -> datetime:
@@ -67,7 +74,9 @@ class Command(BaseCommand):
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise CommandError(f"--as-of {value!r} is not an ISO date-time (e.g. 2026-12-01T12:00:00+00:00).") from None
+            raise CommandError(
+                f"--as-of {value!r} is not an ISO date-time (e.g. 2026-12-01T12:00:00+00:00).", returncode=2
+            ) from None
         return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
     def _wait(self, job: str, sent: dict[str, AsyncResult], timeout: float) -> dict[str, str]:

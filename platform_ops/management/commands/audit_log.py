@@ -10,13 +10,14 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from platform_ops.models import AuditEntry
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import OperatorCommand
 
 RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 # Control characters (a newline in a login attempt's username, an escape
@@ -67,8 +68,11 @@ def as_json(entry: AuditEntry) -> str:
     )
 
 
-class Command(BaseCommand):
-    help = "Show the platform audit trail (who did what, on which tenant, when, why, with what result)."
+class Command(OperatorCommand):
+    help = (
+        "Show the platform audit trail (who did what, on which tenant, when, why, with what result). "
+        "Exit status: 0 shown, 2 bad arguments."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", help="a tenant's slug or id (offboarded tenants too)")

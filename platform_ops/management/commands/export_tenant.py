@@ -1,18 +1,22 @@
 """`export_tenant <slug> --output PATH`: every row of one tenant as a directory of NDJSON files
 with a manifest (row counts, SHA-256, schema version); see platform_ops/tenant_export.py.
-Recorded in the audit trail. Exit 2 on an unknown slug or an existing PATH."""
+Recorded in the audit trail, refusals and file-system failures included. Exit 2 on an unknown slug,
+an existing PATH or one that cannot be written."""
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from platform_ops.tenant_export import ExportError, export_tenant
 from tenants import platform_audit as audit
-from tenants.management.base import tenant_by_slug
+from tenants.management.base import OperatorCommand, file_error, tenant_by_slug
 
 
-class Command(BaseCommand):
-    help = "Export one tenant's data (every tenant table) to a new directory of NDJSON files and a manifest."
+class Command(OperatorCommand):
+    help = (
+        "Export one tenant's data (every tenant table) to a new directory of NDJSON files and a manifest. "
+        "Exit status: 0 exported, 2 refused (unknown tenant, PATH exists or cannot be written)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -26,6 +30,10 @@ class Command(BaseCommand):
         except ExportError as exc:
             audit.record("tenant.export", tenant=tenant, result="refused", reason=reason, detail={"error": str(exc)})
             raise CommandError(str(exc), returncode=2) from exc
+        except OSError as exc:
+            error = file_error(exc)
+            audit.record("tenant.export", tenant=tenant, result="failed", reason=reason, detail={"error": str(error)})
+            raise error from exc
         audit.record(
             "tenant.export",
             tenant=tenant,

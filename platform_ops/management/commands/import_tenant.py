@@ -4,14 +4,18 @@ tenant; see platform_ops/tenant_export.py. Recorded in the audit trail."""
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from platform_ops.tenant_export import ExportError, import_tenant, read_manifest
 from tenants import platform_audit as audit
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
-    help = "Import a tenant export (made by export_tenant) into this database, in one transaction."
+class Command(OperatorCommand):
+    help = (
+        "Import a tenant export (made by export_tenant) into this database, in one transaction. "
+        "Exit status: 0 imported, 2 refused (damaged or unreadable export, schema mismatch, existing tenant)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)

@@ -1,13 +1,13 @@
 """`offboard_tenant <slug> (--export PATH | --no-export --reason TEXT) [--yes] [--batch-size N]`:
 suspend a tenant, delete its rows in short batches, then the tenant; every step in the audit
 trail; resumable (run it again after an interruption). See platform_ops/offboarding.py.
-Exit 2 when refused (nothing deleted), 1 when not confirmed."""
+Exit 2 when refused (nothing deleted; no terminal to confirm on without --yes), 1 when not confirmed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from platform_ops.offboarding import (
@@ -17,11 +17,15 @@ from platform_ops.offboarding import (
     offboard_tenant,
     unfinished_offboarding,
 )
-from tenants.management.base import tenant_by_slug
+from tenants.management.base import OperatorCommand, ask, tenant_by_slug
 
 
-class Command(BaseCommand):
-    help = "Offboard a tenant: verify its export, suspend it, delete its data in batches, then the tenant."
+class Command(OperatorCommand):
+    help = (
+        "Offboard a tenant: verify its export, suspend it, delete its data in batches, then the tenant. "
+        "Exit status: 0 offboarded, 1 not confirmed at the prompt, 2 refused (bad arguments, unknown tenant, "
+        "unverified export, no terminal to confirm on: pass --yes); nothing deleted on 1 or 2."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -42,7 +46,7 @@ class Command(BaseCommand):
         resuming = unfinished_offboarding(tenant) is not None
         if not yes:
             verb = "Resume offboarding" if resuming else "Offboard"
-            answer = input(
+            answer = ask(
                 f"{verb} tenant '{slug}' ({tenant.name}): suspend it now and DELETE {sum(counts.values())} rows "
                 f"({', '.join(f'{t} {n}' for t, n in counts.items() if n)}), then the tenant. "
                 f"Type the slug '{slug}' to continue: "

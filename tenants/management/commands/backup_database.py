@@ -5,14 +5,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tenants.catalog.backups import backup
 from tenants.catalog.servers import ToolError
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Back up a database as the owner role (custom format, every tenant's rows) with its row counts "
         "beside it. Exit status: 0 written, 2 failed (pg_dump error, unknown database)."

@@ -20,13 +20,14 @@ are distributed already. `--dry-run` prints the statements and runs none.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from tenants.catalog.backups import row_counts
 from tenants.catalog.distribution_operations import CitusOperation, is_citus_coordinator
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import OperatorCommand
 from tenants.registry import tenant_tables
 
 
@@ -36,7 +37,7 @@ def distributed_tables(connection) -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Distribute a database restored onto a Citus coordinator (replays the Citus steps of its migrations). "
         "Exit status: 0 distributed (or already), 1 row counts differ afterwards, 2 refused (not a coordinator, "

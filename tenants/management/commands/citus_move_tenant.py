@@ -7,7 +7,7 @@ Refuses the logical-replication modes, which hang on the FORCE-RLS tables
 
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tenants.catalog.shard_moves import (
     SAFE_TRANSFER_MODE,
@@ -20,7 +20,7 @@ from tenants.catalog.shard_moves import (
     tenants_sharing_shard,
 )
 from tenants.constants import OWNER_DATABASE
-from tenants.management.base import tenant_by_slug
+from tenants.management.base import OperatorCommand, tenant_by_slug
 
 
 def host_port(value: str) -> tuple[str, int]:
@@ -30,7 +30,7 @@ def host_port(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Move one tenant's shards to another Citus worker, online (block_writes). "
         "Exit status: 0 done, 1 failed, 2 refused (bad arguments or the mode that hangs)."

@@ -5,7 +5,7 @@ FORCE-RLS tables (tenants/catalog/shard_moves.py). Exit 2 when refused."""
 
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tenants.catalog.shard_moves import (
     SAFE_TRANSFER_MODE,
@@ -15,9 +15,10 @@ from tenants.catalog.shard_moves import (
     rebalance,
 )
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Rebalance the Citus cluster's shards over all workers, online (block_writes). "
         "Exit status: 0 done, 1 failed, 2 refused (bad arguments or the mode that hangs)."

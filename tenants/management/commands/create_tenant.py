@@ -2,14 +2,13 @@
 an unknown tier or an invalid name, with a message saying so; runs as the owner."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
 
 from tenants import services
-from tenants.management.base import refused
+from tenants.management.base import OperatorCommand, refused
 from tenants.models import Tenant
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create a tenant (a customer firm) and print its id. "
         "Exit status: 0 created, 2 refused (duplicate slug, unknown tier, invalid name)."

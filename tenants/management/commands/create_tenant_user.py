@@ -1,27 +1,37 @@
-"""`create_tenant_user <slug> <username> --password PW [--role admin|trader|viewer] [--staff|--superuser]`:
-a user inside one tenant, written inside that tenant's context (default role: trader). Exit 2 on an
-unknown slug, a taken username, a weak password, an unknown role, staff rights asked for outside the
-platform tenant (tenants.services holds these rules), or no seat left in the tenant's tier."""
+"""`create_tenant_user <slug> <username> [--password PW | --password-stdin] [--role admin|trader|viewer]
+[--staff|--superuser]`: a user inside one tenant, written inside that tenant's context (default role:
+trader). The password comes from --password (which `ps` and shell history see: kept for scripts),
+else one line on stdin with --password-stdin, else TENANT_USER_PASSWORD, else a prompt at a terminal.
+Exit 2 on an unknown slug, a taken username, a weak or missing password, an unknown role, staff rights
+asked for outside the platform tenant (tenants.services holds these rules), or no seat left in the
+tenant's tier."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tenants import services
-from tenants.management.base import refused, tenant_by_slug
+from tenants.management.base import OperatorCommand, refused, secret_from, tenant_by_slug
 from tenants.roles import Role
 
+# Read by this command only (not a setting): a password for scripts that keeps it out of `ps`.
+PASSWORD_ENV = "TENANT_USER_PASSWORD"
 
-class Command(BaseCommand):
+
+class Command(OperatorCommand):
     help = (
         "Create a user inside a tenant (usernames are unique per tenant) and print its id. "
-        "Exit status: 0 created, 2 refused (unknown tenant, taken username, weak password, unknown role, staff "
-        "outside the platform tenant, no seat left)."
+        "Password: --password-stdin, TENANT_USER_PASSWORD, or a prompt (--password still works, but `ps` "
+        "shows it). Exit status: 0 created, 2 refused (unknown tenant, taken username, weak or no password, "
+        "unknown role, staff outside the platform tenant, no seat left)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="the tenant's slug")
         parser.add_argument("username")
-        parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--password", help="visible in `ps` and shell history: prefer --password-stdin, the prompt or the env var"
+        )
+        parser.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
         parser.add_argument("--email", default="")
         parser.add_argument(
             "--role",
@@ -38,7 +48,8 @@ class Command(BaseCommand):
         *args,
         slug: str,
         username: str,
-        password: str,
+        password: str | None,
+        password_stdin: bool,
         email: str,
         role: str,
         staff: bool,
@@ -46,6 +57,9 @@ class Command(BaseCommand):
         **options,
     ):
         tenant = tenant_by_slug(slug)
+        password = secret_from(
+            given=password, env_var=PASSWORD_ENV, from_stdin=password_stdin, prompt=f"Password for {username}: "
+        )
         try:
             user = services.user_create(
                 tenant=tenant,

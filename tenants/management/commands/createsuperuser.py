@@ -3,7 +3,7 @@ users may be staff (tenants.services). Interactive, or `--noinput` with
 DJANGO_SUPERUSER_USERNAME / _EMAIL / _PASSWORD, as Django users expect; the
 platform tenant is created when it does not exist yet (in the same transaction as
 the account, so a refusal leaves neither). Runs as the owner.
-Exit 0 on success, 1 on any refusal (a taken username, a blank or invalid
+Exit 0 on success, 2 on any refusal (a taken username, a blank or invalid
 field), with Django's own messages."""
 
 from django.conf import settings
@@ -12,12 +12,13 @@ from django.db import transaction
 
 from tenants import services
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import RefusalsExit2
 
 
-class Command(DjangoCreateSuperuserCommand):
+class Command(RefusalsExit2, DjangoCreateSuperuserCommand):
     help = (
         f"Create a superuser in the platform tenant '{settings.PLATFORM_TENANT_SLUG}' (usernames are unique per "
-        "tenant). Exit status: 0 created, 1 refused (the message says why)."
+        "tenant). Exit status: 0 created, 2 refused (the message says why)."
     )
 
     def add_arguments(self, parser):

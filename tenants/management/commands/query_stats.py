@@ -28,8 +28,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DatabaseError, connections
+
+from tenants.management.base import OperatorCommand
 
 EXTENSION_SQL = "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'"
 STATEMENTS_SQL = (
@@ -104,7 +106,7 @@ def one_line(query: str, width: int) -> str:
     return f"{text[:head]} ... {text[-(width - head - 5) :]}"
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Save pg_stat_statements to FILE (snapshot), or compare the current figures with FILE (compare). "
         "Exit status: 0 done, 1 queries flagged (with --fail-on-flag), 2 bad arguments or an unreadable FILE."

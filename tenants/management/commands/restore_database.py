@@ -5,13 +5,14 @@ differ, 2 when the restore could not run (missing file or counts, existing datab
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tenants.catalog.backups import restore
 from tenants.catalog.servers import ToolError
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Restore a backup into a NEW database and check its row counts against the backup's. "
         "Exit status: 0 restored and counts match, 1 counts differ, 2 could not restore (missing file or "

@@ -10,7 +10,7 @@ OPTION. See docs/runbook.md.
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
@@ -18,6 +18,7 @@ from psycopg import sql
 from tenants import platform_audit as audit
 from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_DATABASE
 from tenants.database.bypass import rls_bypass
+from tenants.management.base import NO_TERMINAL, OperatorCommand, ask
 
 
 @contextmanager
@@ -44,10 +45,10 @@ def set_app_role_bypass(enabled: bool) -> None:
         cursor.execute(statement.as_string(cursor.connection))
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Emergency: let the app role past row-level security (on), stop it (off), or show the state (status). "
-        "Exit status: 0 done, 1 aborted at the confirmation prompt."
+        "Exit status: 0 done, 1 aborted at the confirmation prompt, 2 no terminal to confirm on (pass --yes)."
     )
 
     def add_arguments(self, parser):
@@ -67,10 +68,14 @@ class Command(BaseCommand):
             self.stdout.write(f"RLS bypass for {APP_ROLE} is already {state}.")
             return
         if wanted and not yes:
-            answer = input(
-                f"Grant {BYPASS_ROLE} to {APP_ROLE}? Every API request will get past row-level security and "
-                "isolation will rest on the application alone. Type 'yes' to continue: "
-            )
+            try:
+                answer = ask(
+                    f"Grant {BYPASS_ROLE} to {APP_ROLE}? Every API request will get past row-level security and "
+                    "isolation will rest on the application alone. Type 'yes' to continue: "
+                )
+            except CommandError:
+                audit.record("rls_bypass.on", result="refused", reason=reason, detail={"why": NO_TERMINAL})
+                raise
             if answer.strip().lower() != "yes":
                 audit.record("rls_bypass.on", result="refused", reason=reason, detail={"why": "not confirmed"})
                 raise CommandError("Aborted: nothing changed.", returncode=1)

@@ -2,13 +2,14 @@
 (tenants.catalog.drift: the live policies against what the migrations generate). Exit 1 on any gap
 or difference. The pre-deploy and daily check (docs/runbook.md)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tenants.catalog.drift import drift_findings
 from tenants.catalog.verification import rls_findings
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Run the seed's RLS verification and policy drift detection: every tenant table has forced RLS and "
         "exactly the policies the migrations generate, and the app role cannot get past them. "

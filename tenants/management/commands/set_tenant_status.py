@@ -3,13 +3,12 @@ so a suspension refuses the tenant's very next call (403). Exit 2 on an unknown 
 or for the platform tenant (its users are the staff; tenants.services holds that rule)."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
 
 from tenants import services
-from tenants.management.base import refused, tenant_by_slug
+from tenants.management.base import OperatorCommand, refused, tenant_by_slug
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Suspend or reactivate a tenant. Suspension takes effect on the tenant's next API request (403). "
         "Exit status: 0 done, 2 refused (unknown tenant or status, the platform tenant)."

@@ -7,9 +7,15 @@ The app role (DATABASE_URL) holds no privilege on django_migrations
 from django.core.management.commands.showmigrations import Command as DjangoShowmigrationsCommand
 
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import RefusalsExit2
 
 
-class Command(DjangoShowmigrationsCommand):
+class Command(RefusalsExit2, DjangoShowmigrationsCommand):
+    help = (
+        "Show the migrations and whether they are applied, as the owner role."
+        " Exit status: 0 shown, 2 refused (an unknown app label)."
+    )
+
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.set_defaults(database=OWNER_DATABASE)

@@ -9,9 +9,15 @@ role could not answer it anyway: it holds no privilege on django_migrations
 from django.core.management.commands.sqlmigrate import Command as DjangoSqlMigrateCommand
 
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import RefusalsExit2
 
 
-class Command(DjangoSqlMigrateCommand):
+class Command(RefusalsExit2, DjangoSqlMigrateCommand):
+    help = (
+        "Print the SQL of a migration as the owner role would run it; runs nothing."
+        " Exit status: 0 printed, 2 refused (unknown app or migration)."
+    )
+
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.set_defaults(database=OWNER_DATABASE)

@@ -1,12 +1,13 @@
 """`tenant_integrity`: rows with NULL or orphaned tenant_id, or pointing at a user of another
 tenant, per table, counted as the owner (past RLS). Exit 1 on any."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tenants.catalog.verification import integrity_counts
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Count rows with NULL tenant_id, orphaned tenant_id, or a user in another tenant. "
         "Exit status: 0 clean, 1 any such row."

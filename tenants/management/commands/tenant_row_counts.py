@@ -1,15 +1,18 @@
 """`tenant_row_counts`: 'table tenant_id rows' for every tenant table, as the owner (past the
 policies). The same lines `make backup` writes beside a dump (tenants.catalog.backups.row_counts)."""
 
-from django.core.management.base import BaseCommand
 from django.db import connections
 
 from tenants.catalog.backups import row_counts
 from tenants.constants import OWNER_DATABASE
+from tenants.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
-    help = "Print 'table tenant_id rows' for every tenant table (sorted), as the owner role. Exit status: 0."
+class Command(OperatorCommand):
+    help = (
+        "Print 'table tenant_id rows' for every tenant table (sorted), as the owner role. "
+        "Exit status: 0 printed (it only reads)."
+    )
 
     def handle(self, *args, **options):
         connections[OWNER_DATABASE].ensure_connection()

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import environ
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
@@ -19,7 +18,7 @@ from tenants import services
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.database.bulk import bulk_insert
-from tenants.management.base import refused
+from tenants.management.base import OperatorCommand, refused
 from tenants.models import Tenant, User
 from tenants.roles import Role
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
@@ -37,7 +36,7 @@ def money(rng: random.Random, low: float, high: float, places: int = 2) -> Decim
     return Decimal(str(round(rng.uniform(low, high), places)))
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Load demo tenants, users and trading data (idempotent). Exit status: 0 loaded, 2 refused by a tenant rule."
 
     def add_arguments(self, parser):
@@ -120,6 +119,10 @@ class Command(BaseCommand):
             )
             for _ in tqdm(range(trade_count), desc=f"{tenant.slug} trades", leave=False, disable=None)
         ]
+        for trade in trades:
+            # Executed a little before it was recorded, as a broker's fill report arrives:
+            # spread over the 90 days like created_at, so the executed_at filters have something to find.
+            trade.executed_at = trade.created_at - timedelta(seconds=rng.randint(0, 600))
         bulk_insert(Trade.objects.using(OWNER_DATABASE), trades, batch_size=1000)
         orders = []
         for _ in range(trade_count // 5):

@@ -15,7 +15,8 @@ REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 
 .PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
-        citus-up citus-down citus-psql test-citus citus-drills bench-citus
+        citus-up citus-down citus-psql test-citus citus-drills bench-citus \
+        pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find tenant-pitr
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,6 +88,28 @@ backup: venv db-up ## pg_dump the database (RLS forced) to backups/ (DB=, FILE=)
 
 restore: venv db-up ## restore FILE=backups/<x>.dump into a new database (DB=name) and check its row counts (UNCHECKED=1 without)
 	@scripts/restore.sh
+
+# Continuous archiving and point-in-time recovery (pgBackRest; repository in .pgbackrest/): docs/runbook.md.
+pitr-setup: venv db-up ## WAL archiving of the local PostgreSQL with pgBackRest (installs it; one restart the first time); idempotent
+	@scripts/pitr.sh setup
+
+pitr-backup: db-up ## an online pgBackRest backup (TYPE=full|diff|incr, default incr; the first is full)
+	@scripts/pitr.sh backup $(TYPE)
+
+pitr-info: ## the pgBackRest backups and archive range
+	@scripts/pitr.sh info
+
+pitr-restore: ## the database as at AT="<time with zone>" or just before BEFORE_XID=<xid>, into .pitr/<port>/ on a free port (RESTORE_PORT=)
+	@scripts/pitr.sh restore
+
+pitr-drop: ## stop and delete the PITR copy on RESTORE_PORT=<port>
+	@scripts/pitr.sh drop $(RESTORE_PORT)
+
+pitr-find: venv ## large committed DELETE/UPDATE/TRUNCATE transactions in the archived WAL: SINCE="<time>" [UNTIL=] [TABLE=trades] [MIN_ROWS=100]
+	@scripts/pitr.sh find
+
+tenant-pitr: venv ## one tenant back: SLUG=<slug> AT="<time>"|BEFORE_XID=<xid> [MODE=merge|replace] [TABLES="trades ..."]
+	@scripts/tenant-pitr.sh
 
 BENCH_DB ?= alphapulse_bench
 REHEARSE_DB ?= alphapulse_rehearse

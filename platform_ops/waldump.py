@@ -29,7 +29,7 @@ HEAP = re.compile(
 )
 COMMIT = re.compile(
     r"^rmgr: Transaction\s+len .*?tx:\s+(?P<xid>\d+), lsn: \S+, prev \S+, desc: COMMIT "
-    r"(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (?P<zone>\S+)(?P<rest>.*)$"
+    r"(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (?P<zone>[A-Za-z0-9+:-]+)(?P<rest>.*)$"
 )
 BLOCK = re.compile(r"blkref #0: rel \d+/(?P<db>\d+)/(?P<node>\d+)")
 SUBXACTS = re.compile(r"subxacts: (?P<ids>[\d ]+)")

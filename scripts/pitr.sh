@@ -155,7 +155,14 @@ cmd_restore() {
   local at="${AT:-}" xid="${BEFORE_XID:-}" port="${RESTORE_PORT:-}"
   if [ -n "$at" ] && [ -n "$xid" ]; then refuse "give AT or BEFORE_XID, not both"; fi
   if [ -z "$at" ] && [ -z "$xid" ]; then refuse 'give AT="YYYY-MM-DD HH:MM:SS+00" or BEFORE_XID=<xid>'; fi
-  require_setup
+  local epoch=""
+  if [ -n "$at" ]; then
+    valid_time "$at" || refuse "AT='$at' is not a timestamp with a zone (e.g. AT=\"2026-12-03 18:50:35+00\")"
+    epoch="$(date -d "$at" +%s 2>/dev/null)" || refuse "AT='$at' is not a valid time"
+    [ "$epoch" -le "$(date +%s)" ] || refuse "AT='$at' is in the future"
+  else
+    [[ "$xid" =~ ^[0-9]+$ ]] || refuse "BEFORE_XID='$xid' is not a transaction id"
+  fi
   if [ -n "$port" ]; then
     [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1024 ] && [ "$port" -le 65535 ] || refuse "RESTORE_PORT '$port' is not a port"
     port_in_use "$port" && refuse "port $port is in use: choose a free RESTORE_PORT"
@@ -171,21 +178,17 @@ cmd_restore() {
   local dir="$COPIES/$port"
   [ -e "$dir" ] && refuse "$dir exists (an earlier copy): scripts/pitr.sh drop $port first"
 
+  require_setup
   local bounds oldest newest label target_args
   bounds="$(backup_bounds)"
   [ -n "$bounds" ] || refuse "no backup in the repository yet: run make pitr-backup first"
   read -r oldest newest label <<<"$bounds"
   if [ -n "$at" ]; then
-    valid_time "$at" || refuse "AT='$at' is not a timestamp with a zone (e.g. AT=\"2026-12-03 18:50:35+00\")"
-    local epoch
-    epoch="$(date -d "$at" +%s 2>/dev/null)" || refuse "AT='$at' is not a valid time"
-    [ "$epoch" -le "$(date +%s)" ] || refuse "AT='$at' is in the future"
     [ "$epoch" -ge "$oldest" ] \
       || refuse "AT='$at' is before the oldest backup (it ended $(date -u -d "@$oldest" '+%F %T+00')): nothing to restore from"
     # pgBackRest picks the newest backup that ended before the target.
     target_args=(--type=time "--target=$at")
   else
-    [[ "$xid" =~ ^[0-9]+$ ]] || refuse "BEFORE_XID='$xid' is not a transaction id"
     if live_running; then
       local next
       next="$(psql_live -c 'SELECT txid_snapshot_xmax(txid_current_snapshot()) % 4294967296')"

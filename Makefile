@@ -16,7 +16,8 @@ REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 .PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
         citus-up citus-down citus-psql test-citus citus-drills bench-citus \
-        pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find tenant-pitr
+        pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find tenant-pitr \
+        citus-pitr-setup citus-pitr-backup citus-restore-point citus-pitr-points citus-pitr-restore citus-pitr-drop
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -111,6 +112,24 @@ pitr-find: venv ## large committed DELETE/UPDATE/TRUNCATE transactions in the ar
 tenant-pitr: venv ## one tenant back: SLUG=<slug> AT="<time>"|BEFORE_XID=<xid> [MODE=merge|replace] [TABLES="trades ..."]
 	@scripts/tenant-pitr.sh
 
+citus-pitr-setup: ## WAL archiving of every Citus node (one pgBackRest stanza per node); idempotent
+	@scripts/citus-pitr.sh setup
+
+citus-pitr-backup: ## an online backup of every Citus node (TYPE=full|diff|incr), then a named restore point (NAME=)
+	@scripts/citus-pitr.sh backup $(TYPE)
+
+citus-restore-point: ## citus_create_restore_point (NAME=, default rp-<time>) + a WAL switch on every node; cron it every minute
+	@scripts/citus-pitr.sh point $(NAME)
+
+citus-pitr-points: ## the cluster's restore points made here
+	@scripts/citus-pitr.sh points
+
+citus-pitr-restore: ## the whole cluster at restore point NAME=, into .pitr/citus-<NAME>/ on new ports (BASE_PORT=); time targets refused
+	@scripts/citus-pitr.sh restore
+
+citus-pitr-drop: ## stop and delete the restored cluster NAME=
+	@scripts/citus-pitr.sh drop
+
 BENCH_DB ?= alphapulse_bench
 REHEARSE_DB ?= alphapulse_rehearse
 
@@ -123,7 +142,7 @@ bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on c
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)
 
-drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load (~3 min)
+drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load, PITR and one tenant back (~6 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills
 
 citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator :$${CITUS_PORT:-54340}, workers, migrate, demo data, .env.citus

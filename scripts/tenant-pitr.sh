@@ -28,6 +28,7 @@ rm -f "${TMPDIR:-/tmp}/tenant-pitr.$$"
 started=$SECONDS
 out="$("$ROOT/scripts/pitr.sh" restore)"
 port="$(sed -n 's/^PITR_PORT=//p' <<<"$out")"
+copy_env="$(sed -n 's/^PITR_ENV_FILE=//p' <<<"$out")"
 [ -n "$port" ] || { echo "$out" >&2; exit 1; }
 trap '"$ROOT/scripts/pitr.sh" drop "$port" >/dev/null 2>&1 || true' EXIT
 restored=$SECONDS
@@ -35,7 +36,7 @@ restored=$SECONDS
 export_dir="$ROOT/backups/tenant-pitr/$SLUG-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$(dirname "$export_dir")"
 say "exporting '$SLUG' from the copy on :$port"
-(cd "$ROOT" && env -u DATABASE_URL -u MIGRATION_DATABASE_URL -u PGPORT ENV_FILE=".pitr/$port.env" \
+(cd "$ROOT" && env -u DATABASE_URL -u MIGRATION_DATABASE_URL -u PGPORT ENV_FILE="$copy_env" \
   "$PY" manage.py export_tenant "$SLUG" --output "$export_dir" --reason "tenant-pitr $target")
 exported=$SECONDS
 

@@ -3,7 +3,7 @@
 #   scripts/pitr.sh setup                      archiving on (one restart the first time), stanza, check; idempotent
 #   scripts/pitr.sh backup [full|diff|incr]    an online backup (full the first time)
 #   scripts/pitr.sh info                       the backups and the archive's range
-#   scripts/pitr.sh restore                    AT="<time with zone>" or BEFORE_XID=<xid> [RESTORE_PORT=<port>]:
+#   scripts/pitr.sh restore                    AT="<time with zone>"|AT=latest or BEFORE_XID=<xid> [RESTORE_PORT=]:
 #                                              the cluster as it was, into a NEW directory .pitr/<port>/ on a
 #                                              free port (never over .pgdata); prints the port and an env file
 #   scripts/pitr.sh drop <port>                stop a restored copy and delete its directory
@@ -156,7 +156,9 @@ cmd_restore() {
   if [ -n "$at" ] && [ -n "$xid" ]; then refuse "give AT or BEFORE_XID, not both"; fi
   if [ -z "$at" ] && [ -z "$xid" ]; then refuse 'give AT="YYYY-MM-DD HH:MM:SS+00" or BEFORE_XID=<xid>'; fi
   local epoch=""
-  if [ -n "$at" ]; then
+  if [ "$at" = "latest" ]; then
+    : # the end of the archive: a lost server
+  elif [ -n "$at" ]; then
     valid_time "$at" || refuse "AT='$at' is not a timestamp with a zone (e.g. AT=\"2026-12-03 18:50:35+00\")"
     epoch="$(date -d "$at" +%s 2>/dev/null)" || refuse "AT='$at' is not a valid time"
     [ "$epoch" -le "$(date +%s)" ] || refuse "AT='$at' is in the future"
@@ -183,7 +185,9 @@ cmd_restore() {
   bounds="$(backup_bounds)"
   [ -n "$bounds" ] || refuse "no backup in the repository yet: run make pitr-backup first"
   read -r oldest newest label <<<"$bounds"
-  if [ -n "$at" ]; then
+  if [ "$at" = "latest" ]; then
+    target_args=(--type=default)
+  elif [ -n "$at" ]; then
     [ "$epoch" -ge "$oldest" ] \
       || refuse "AT='$at' is before the oldest backup (it ended $(date -u -d "@$oldest" '+%F %T+00')): nothing to restore from"
     # pgBackRest picks the newest backup that ended before the target.
@@ -204,7 +208,9 @@ cmd_restore() {
   mkdir -p "$COPIES"
   install -d -m 700 -o "$(owner)" "$dir"
   say "restoring into ${dir#"$ROOT"/} (${target_args[*]})"
-  if ! pb "--pg1-path=$dir" "${target_args[@]}" --target-action=promote --archive-mode=off restore; then
+  # With a target, promote when it is reached; without one (latest), recovery ends at the archive's end and promotes.
+  [ "${target_args[0]}" = "--type=default" ] || target_args+=(--target-action=promote)
+  if ! pb "--pg1-path=$dir" "${target_args[@]}" --archive-mode=off restore; then
     rm -rf "$dir"
     die "pgbackrest restore failed (log in $PB_DIR/log); nothing was started"
   fi

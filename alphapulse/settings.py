@@ -100,7 +100,7 @@ def _database(url_var: str) -> dict:
         # Django's psycopg pool (per process) instead of one persistent
         # connection per thread; Django requires CONN_MAX_AGE=0 with it. The
         # tenant setting is transaction-local, so a pooled connection carries
-        # nothing from one request to the next (tests/test_live_server.py).
+        # nothing from one request to the next (tests/tenants/test_live_server.py).
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"]["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),
@@ -283,7 +283,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Zero-downtime migrations (tenants/database/ddl.py; docs/design.md, "Zero-downtime DDL").
+# Zero-downtime migrations (tenants/catalog/ddl.py; docs/design.md, "Zero-downtime DDL").
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=200)
 MIGRATION_LOCK_RETRIES = env.int("MIGRATION_LOCK_RETRIES", default=50)
 TENANT_BACKFILL_BATCH_SIZE = env.int("TENANT_BACKFILL_BATCH_SIZE", default=5000)

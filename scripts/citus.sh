@@ -242,7 +242,7 @@ citus_databases() {
 
 # Shard moves copy rows into FORCE-RLS tables, which only a superuser may do
 # (PostgreSQL refuses COPY under RLS, the owner included): manage.py
-# citus_rebalance / citus_move_tenant connect with this URL (tenants/database/shard_moves.py).
+# citus_rebalance / citus_move_tenant connect with this URL (tenants/catalog/shard_moves.py).
 write_admin_url() {
   grep -q '^CITUS_ADMIN_DATABASE_URL=' "$ENV_FILE" && return 0
   printf 'CITUS_ADMIN_DATABASE_URL=postgres://%s:%s@127.0.0.1:%s/%s\n' \

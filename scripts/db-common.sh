@@ -77,7 +77,7 @@ ALTER ROLE $APP_ROLE SET idle_in_transaction_session_timeout = '60s';
 -- transaction pooling, tests/drills/test_pgbouncer.py).
 ALTER ROLE $APP_ROLE SET timezone = 'UTC';
 -- pg_temp last: a temp table can never shadow a tenant table for an
--- unqualified name (tenants/database/privileges.py holds the app role's whole set).
+-- unqualified name (tenants/catalog/privileges.py holds the app role's whole set).
 ALTER ROLE $APP_ROLE SET search_path = public, pg_temp;
 -- SET LOCAL app.current_tenant_id takes no parameters, so its text names the
 -- tenant: keep utility statements of the app role out of pg_stat_statements

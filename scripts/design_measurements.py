@@ -27,8 +27,8 @@ django.setup()
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from tenants.catalog.servers import Server  # noqa: E402
 from tenants.constants import APP_ROLE, BYPASS_ROLE, TENANT_SETTING  # noqa: E402
-from tenants.database.servers import Server  # noqa: E402
 
 TENANT = sql.SQL("NULLIF(current_setting({}, true), '')::uuid").format(sql.Literal(TENANT_SETTING))
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)

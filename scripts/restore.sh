@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make restore FILE=backups/x.dump [DB=name] [UNCHECKED=1]: restore into a NEW database and
-# check its row counts against the backup's (tenants/database/backups.py). Exit 1 on any difference.
+# check its row counts against the backup's (tenants/catalog/backups.py). Exit 1 on any difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file="${FILE:?usage: make restore FILE=backups/<name>.dump [DB=<new database>] [UNCHECKED=1]}"

@@ -12,14 +12,14 @@ export TEST_DB_NAME="${CITUS_TEST_DB_NAME:-test_alphapulse_citus}"
 suites=(
   tests/tenants/test_rls_policies.py
   tests/trading/test_api_isolation.py
-  tests/test_tenant_middleware.py
-  tests/test_live_server.py
+  tests/tenants/test_tenant_middleware.py
+  tests/tenants/test_live_server.py
   tests/trading/test_openapi_fuzz.py
 )
 # Citus-only tests (the distributed layout, routing, the cluster's bugs).
 [ -d tests/citus ] && suites+=(tests/citus)
 
 echo "== pytest on the Citus cluster"
-# Arguments replace the default suites (scripts/test-citus.sh tests/test_live_server.py -x).
+# Arguments replace the default suites (scripts/test-citus.sh tests/tenants/test_live_server.py -x).
 if [ "$#" -gt 0 ]; then suites=("$@"); fi
 python -m pytest -p no:cacheprovider "${suites[@]}"

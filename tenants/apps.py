@@ -9,7 +9,7 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the role, privilege and drift checks and the OpenAPI scheme.
-        from tenants.database import checks, drift, migration_notice  # noqa: F401
+        from tenants.catalog import checks, drift, migration_notice  # noqa: F401
         from tenants.http import schema  # noqa: F401
 
         migration_notice.install()

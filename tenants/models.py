@@ -1,7 +1,7 @@
 """Tenants, tenant-aware users, and the base every tenant table builds on.
 
 Isolation has two independent layers:
-1. PostgreSQL row-level security (tenants.database.rls_operations.EnableTenantRLS),
+1. PostgreSQL row-level security (tenants.catalog.rls_operations.EnableTenantRLS),
    which holds even for raw SQL and forgotten filters;
 2. `objects`, a `TenantManager` on every tenant model, which filters by the
    current tenant (tenants.context) and raises NoTenantContext without one.
@@ -136,7 +136,7 @@ class TenantModel(models.Model):
     """A row that belongs to exactly one tenant.
 
     The database constraint is `tenant_id uuid NOT NULL REFERENCES tenants(id)
-    ON DELETE CASCADE`, written by tenants.database.retrofit_operations (Django 5.2 cannot say
+    ON DELETE CASCADE`, written by tenants.catalog.retrofit_operations (Django 5.2 cannot say
     ON DELETE CASCADE in the database), hence db_constraint=False here.
     """
 

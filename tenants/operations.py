@@ -1,15 +1,15 @@
 """Migration operations, under the name applied migrations import them by.
 
 Three modules hold them, one concern each:
-- tenants.database.ddl: lock-safe DDL helpers (lock_timeout and retries, printed by
+- tenants.catalog.ddl: lock-safe DDL helpers (lock_timeout and retries, printed by
   `sqlmigrate`), LockSafeRunSQL, AddUniqueConstraintConcurrently;
-- tenants.database.retrofit_operations: the one-off tenancy retrofit (US-002/US-003);
-- tenants.database.rls_operations: forced RLS, policies and grants, which every future
+- tenants.catalog.retrofit_operations: the one-off tenancy retrofit (US-002/US-003);
+- tenants.catalog.rls_operations: forced RLS, policies and grants, which every future
   tenant table needs.
 """
 
-from tenants.database.ddl import AddUniqueConstraintConcurrently, LockSafeRunSQL, TableOperation, run_ddl
-from tenants.database.retrofit_operations import (
+from tenants.catalog.ddl import AddUniqueConstraintConcurrently, LockSafeRunSQL, TableOperation, run_ddl
+from tenants.catalog.retrofit_operations import (
     AddTenantColumn,
     BackfillTenant,
     DropTenantDefault,
@@ -17,7 +17,7 @@ from tenants.database.retrofit_operations import (
     SetTenantNotNull,
     tenant_fk_name,
 )
-from tenants.database.rls_operations import CURRENT_TENANT_SQL, EnableTenantRLS, GrantAppRole
+from tenants.catalog.rls_operations import CURRENT_TENANT_SQL, EnableTenantRLS, GrantAppRole
 
 __all__ = [
     "CURRENT_TENANT_SQL",

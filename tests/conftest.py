@@ -25,16 +25,14 @@ from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
 
+from tenants.catalog.checks import runtime_role_problems
 from tenants.constants import APP_ROLE
 from tenants.context import tenant_context
-from tenants.database.checks import runtime_role_problems
-from tenants.http.auth import tokens_for
-from tests import scratch
-from tests.citus_layout import layout_problems
-from tests.factories import TenantFactory, UserFactory, delete_committed_tenants
-from tests.scratch import forget_cache_prefix
-
-PASSWORD = "correct-horse-battery-staple"
+from tests.support import scratch
+from tests.support.citus_layout import layout_problems
+from tests.support.clients import PASSWORD, bearer_client
+from tests.support.factories import TenantFactory, UserFactory, delete_committed_tenants
+from tests.support.scratch import forget_cache_prefix
 
 
 @pytest.fixture(scope="session")
@@ -141,12 +139,6 @@ def user_a(tenant_a):
 @pytest.fixture
 def user_b(tenant_b):
     return UserFactory(tenant=tenant_b, username="bob", password=PASSWORD)
-
-
-def bearer_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
-    return client
 
 
 @pytest.fixture

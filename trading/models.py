@@ -2,7 +2,7 @@
 
 Each row belongs to a user of its own tenant. The database enforces that with
 a composite key (tenant_id, user_id) -> users(tenant_id, id), written by
-tenants.database.retrofit_operations.ReplaceUserForeignKey: a plain user_id key would be checked
+tenants.catalog.retrofit_operations.ReplaceUserForeignKey: a plain user_id key would be checked
 past RLS and let tenant A reference (and so probe) tenant B's users.
 """
 

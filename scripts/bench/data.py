@@ -49,8 +49,8 @@ from django.core.management.base import BaseCommand, CommandError
 from psycopg import sql
 from tqdm import tqdm
 
+from tenants.catalog.servers import Server
 from tenants.constants import TENANT_SETTING
-from tenants.database.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "alphapulse_bench"

@@ -7,7 +7,7 @@ against a bench database and times, per request: token verification, the
 opening round trip (BEGIN + SET LOCAL + tenant + user, tenants.database.tenant_setting), every
 other query (Django's execute wrapper), COMMIT, serialization, rendering, and
 the rest (Django, DRF, middleware code); then the round trips of one more
-request (libpq's trace, tests/roundtrips.py). Prints medians in microseconds as a
+request (libpq's trace, tests/support/roundtrips.py). Prints medians in microseconds as a
 Markdown table (and JSON with --json). Timers add a few microseconds each.
 """
 
@@ -88,7 +88,7 @@ def main() -> None:
     from tenants.context import tenant_context
     from tenants.http.auth import tokens_for
     from tenants.models import Tenant, User
-    from tests.roundtrips import count_round_trips
+    from tests.support.roundtrips import count_round_trips
     from trading.models import Trade
 
     phases = Phases()
@@ -133,7 +133,7 @@ def main() -> None:
                     samples[phase].append(seconds * 1e6)
             report[name] = {phase: sorted(v)[len(v) // 2] for phase, v in samples.items()}
     for name, call in scenarios.items():
-        # Round trips of one more request, from libpq's trace (tests/roundtrips.py).
+        # Round trips of one more request, from libpq's trace (tests/support/roundtrips.py).
         with count_round_trips(connection) as trips:
             call()
         report[name]["round trips"] = trips.count

@@ -45,8 +45,8 @@ django.setup()
 
 from psycopg import errors, sql  # noqa: E402
 
+from tenants.catalog.servers import Server  # noqa: E402
 from tenants.constants import APP_ROLE  # noqa: E402
-from tenants.database.servers import Server  # noqa: E402
 
 DB = "alphapulse_signature_proto"
 TENANTS = 100

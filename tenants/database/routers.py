@@ -26,6 +26,6 @@ class StaffDatabaseRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         # The app role never migrates and may not even read django_migrations
-        # (tenants.database.privileges): Django's migration-history checks (makemigrations)
+        # (tenants.catalog.privileges): Django's migration-history checks (makemigrations)
         # then skip its connection instead of failing on it.
         return db != DEFAULT_DB_ALIAS

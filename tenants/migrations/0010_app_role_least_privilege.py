@@ -4,7 +4,7 @@ Until here it could write `tenants` (DELETE cascaded past RLS), read and
 write Django's sessions, admin log, auth and content-type tables, create temp
 tables that shadow tenant tables, and would get read-write on any table the
 owner created later. From here: SELECT on `tenants`, read-write on the seven
-tenant tables, nothing else (tenants.database.privileges states the whole set).
+tenant tables, nothing else (tenants.catalog.privileges states the whole set).
 
 Runs after every app's tables exist, so none is left with the old grants.
 The tables are this migration's own frozen copy; a tenant table created
@@ -13,7 +13,7 @@ later grants itself with GrantTenantTablePrivileges.
 
 from django.db import migrations
 
-from tenants.database.privilege_operations import RestrictAppRolePrivileges
+from tenants.catalog.privilege_operations import RestrictAppRolePrivileges
 
 
 class Migration(migrations.Migration):

@@ -10,7 +10,7 @@ without its policies); `migrate tenants 0009` puts the sub-select back.
 
 from django.db import migrations
 
-from tenants.database.distribution_operations import ReshapeTenantPolicies
+from tenants.catalog.distribution_operations import ReshapeTenantPolicies
 
 SUBSELECT = "(SELECT NULLIF(current_setting('app.current_tenant_id', true), '')::uuid)"
 INLINE = "NULLIF(current_setting('app.current_tenant_id', true), '')::uuid"

@@ -8,12 +8,12 @@ the tables are distributed (rows, forced RLS, policies and grants are
 copied onto every shard), and the keys go back between colocated shards.
 `django_admin_log.user_id` keeps no key: a coordinator table cannot
 reference a distributed one. Reverse (`migrate tenants 0010`): local tables
-again, keys as before. See tenants/database/distribution_operations.py.
+again, keys as before. See tenants/catalog/distribution_operations.py.
 """
 
 from django.db import migrations
 
-from tenants.database.distribution_operations import (
+from tenants.catalog.distribution_operations import (
     AddForeignKeyOnCitus,
     DistributeTenantTable,
     DropForeignKeyOnCitus,

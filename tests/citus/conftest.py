@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connections
 
-from tenants.database.distribution_operations import is_citus_coordinator
+from tenants.catalog.distribution_operations import is_citus_coordinator
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from tenants.database.backups import row_counts
-from tests.citus_layout import layout_problems
-from tests.scratch import FAST_HASHER, connect, manage, scratch_database
+from tenants.catalog.backups import row_counts
+from tests.support.citus_layout import layout_problems
+from tests.support.scratch import FAST_HASHER, connect, manage, scratch_database
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from tenants.constants import APP_ROLE, POLICY_NAMES
 from tenants.registry import tenant_tables
-from tests.citus_layout import layout_problems
+from tests.support.citus_layout import layout_problems
 
 TENANT_TABLES = tenant_tables()
 

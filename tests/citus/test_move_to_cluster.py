@@ -19,10 +19,10 @@ import uuid
 import pytest
 from psycopg import sql
 
+from tenants.catalog.backups import row_counts
 from tenants.constants import APP_ROLE
-from tenants.database.backups import row_counts
-from tests.citus_layout import layout_problems
-from tests.scratch import FAST_HASHER, connect, manage, scratch_database
+from tests.support.citus_layout import layout_problems
+from tests.support.scratch import FAST_HASHER, connect, manage, scratch_database
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ import json
 
 import pytest
 
-from tests.scratch import manage, scratch_database
+from tests.support.scratch import manage, scratch_database
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from psycopg import sql
 
 from tenants.context import tenant_context
-from tests.conftest import PASSWORD
-from tests.factories import FACTORY_BY_TABLE
+from tests.support.clients import PASSWORD
+from tests.support.factories import FACTORY_BY_TABLE
 from tests.trading.test_api_isolation import ROUTES, VALID_BODY
 
 pytestmark = pytest.mark.django_db

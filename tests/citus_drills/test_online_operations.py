@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import scratch
-from tests.drills.conftest import DEMO_USERS, FAST, DemoServer, demo_server_on, report
-from tests.load import LoadResult, run_load
-from tests.scratch import ROOT, connect, demo_database, gunicorn, manage
+from tests.support import scratch
+from tests.support.drills import DEMO_USERS, FAST, DemoServer, demo_server_on, report
+from tests.support.load import LoadResult, run_load
+from tests.support.scratch import ROOT, connect, demo_database, gunicorn, manage
 
 pytestmark = [
     pytest.mark.drill,

@@ -20,21 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests import scratch
-from tests.drills.server_metrics import DRILL_METRICS_TOKEN
-from tests.load import login
-from tests.scratch import DEMO_PASSWORD, FAST_HASHER, ROOT, free_port, gunicorn, manage
-
-DEMO_USERS = {"acme": "alice", "globex": "bob", "initech": "carol"}
-FAST = {
-    **FAST_HASHER,
-    # The drills push single tenants far beyond their tier's rate.
-    "TENANT_RATE_LIMITS": "free=none,starter=none,pro=none,enterprise=none",
-    "LOG_LEVEL": "ERROR",
-    # /metrics for the success metrics (tests/drills/server_metrics.py); no per-request log lines.
-    "METRICS_TOKEN": DRILL_METRICS_TOKEN,
-    "REQUEST_LOG": "false",
-}
+from tests.support import scratch
+from tests.support.drills import FAST, DemoServer, demo_server_on
+from tests.support.scratch import ROOT, free_port, gunicorn, manage
 
 
 @dataclass
@@ -86,23 +74,6 @@ def own_cluster() -> Iterator[Cluster]:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-@dataclass
-class DemoServer:
-    base: str
-    tenant_ids: dict[str, str]
-    headers: dict[str, dict[str, str]]
-
-    def clients(self, count: int) -> list[tuple[str, str, dict[str, str]]]:
-        slugs = list(DEMO_USERS)
-        return [(s, self.tenant_ids[s], self.headers[s]) for s in (slugs[i % len(slugs)] for i in range(count))]
-
-
-def demo_server_on(base: str, owner: psycopg.Connection) -> DemoServer:
-    tenant_ids = dict(owner.execute("SELECT slug, id::text FROM tenants").fetchall())
-    headers = {slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in DEMO_USERS.items()}
-    return DemoServer(base, tenant_ids, headers)
-
-
 @pytest.fixture(scope="module")
 def demo_database() -> Iterator[str]:
     """A demo database on the project's own cluster (for drills that stop nothing)."""
@@ -115,10 +86,3 @@ def own_cluster_server(own_cluster) -> Iterator[DemoServer]:
     with gunicorn("unused", workers=2, threads=2, **own_cluster.env, **FAST) as base:
         with own_cluster.owner() as owner:
             yield demo_server_on(base, owner)
-
-
-def report(title: str, **figures: object) -> None:
-    """Printed figures of a drill (run with -s, as `make drills` does)."""
-    print(f"\n[drill] {title}")
-    for name, value in figures.items():
-        print(f"    {name.replace('_', ' ')}: {value}")

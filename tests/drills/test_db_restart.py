@@ -13,9 +13,9 @@ import time
 import httpx
 import pytest
 
-from tests.drills.conftest import report
 from tests.drills.server_metrics import scrape, success_metrics
-from tests.load import LoadResult, run_load
+from tests.support.drills import report
+from tests.support.load import LoadResult, run_load
 
 pytestmark = pytest.mark.drill
 

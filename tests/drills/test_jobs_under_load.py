@@ -20,10 +20,10 @@ import pytest
 from jobs.risk import daily_values, metrics_from_values
 from jobs.tasks import portfolio_snapshot, risk_metrics
 from tenants.context import tenant_context
-from tests.drills.conftest import FAST, demo_server_on, report
-from tests.jobs.conftest import session_queue, start_worker  # noqa: F401  (fixture, worker processes)
-from tests.load import run_load
-from tests.scratch import connect, gunicorn
+from tests.support.drills import FAST, demo_server_on, report
+from tests.support.load import run_load
+from tests.support.scratch import connect, gunicorn
+from tests.support.workers import session_queue, start_worker  # noqa: F401  (fixture, worker processes)
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db]
 

@@ -18,11 +18,11 @@ import time
 
 import pytest
 
-from tests import scratch
-from tests.drills.conftest import FAST, demo_server_on, report
 from tests.drills.server_metrics import scrape, success_metrics
-from tests.load import LoadResult, run_load
-from tests.scratch import connect, gunicorn, manage
+from tests.support import scratch
+from tests.support.drills import FAST, demo_server_on, report
+from tests.support.load import LoadResult, run_load
+from tests.support.scratch import connect, gunicorn, manage
 
 pytestmark = pytest.mark.drill
 

@@ -25,9 +25,9 @@ import pytest
 from django.conf import settings
 
 from tenants.constants import APP_ROLE
-from tests.drills.conftest import FAST, demo_server_on, report
-from tests.load import run_load
-from tests.scratch import connect, free_port, gunicorn
+from tests.support.drills import FAST, demo_server_on, report
+from tests.support.load import run_load
+from tests.support.scratch import connect, free_port, gunicorn
 
 pytestmark = pytest.mark.drill
 

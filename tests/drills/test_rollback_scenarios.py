@@ -19,10 +19,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.drills.conftest import report
 from tests.drills.server_metrics import scrape, success_metrics
-from tests.load import LoadResult, run_load
-from tests.scratch import manage
+from tests.support.drills import report
+from tests.support.load import LoadResult, run_load
+from tests.support.scratch import manage
 
 pytestmark = pytest.mark.drill
 

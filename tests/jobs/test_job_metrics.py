@@ -15,7 +15,7 @@ from jobs.tasks import portfolio_snapshot
 from jobs.tenant_tasks import TenantHeaderInvalid
 from tenants.context import NoTenantContext, tenant_context
 from tests.jobs.probes import probe_tenant
-from tests.scratch import FAST_HASHER, gunicorn
+from tests.support.scratch import FAST_HASHER, gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

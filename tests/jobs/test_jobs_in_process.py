@@ -12,7 +12,7 @@ from django.db import IntegrityError
 from jobs.portfolio import take_snapshots
 from jobs.risk import compute_risk_metrics
 from tenants.context import NoTenantContext, tenant_context
-from tests.factories import PortfolioSnapshotFactory, PositionFactory, TradeFactory, UserFactory
+from tests.support.factories import PortfolioSnapshotFactory, PositionFactory, TradeFactory, UserFactory
 from trading.models import PortfolioSnapshot, RiskMetric
 
 AS_OF = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -143,8 +143,8 @@ def test_the_same_job_delivered_twice_writes_each_snapshot_once(jobs_db, worker)
 
 
 def run_tenant_job(jobs_db, *args: str):
-    from tests.jobs.conftest import WORKER_ENV
-    from tests.scratch import manage
+    from tests.support.scratch import manage
+    from tests.support.workers import WORKER_ENV
 
     return manage(jobs_db.name, "run_tenant_job", *args, check=False, **WORKER_ENV)
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.scratch import connect, drop_database, manage, scratch_database, script
+from tests.support.scratch import connect, drop_database, manage, scratch_database, script
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(databases=["default", "owner"])]
 

@@ -87,7 +87,7 @@ def test_two_tenants_caching_the_same_key_at_once_each_read_their_own():
 
 @pytest.mark.django_db
 def test_redis_away_is_a_503_with_retry_after_not_a_500(client_a, settings):
-    from tests.scratch import free_port
+    from tests.support.scratch import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": dead}}

@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection, connections
 from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id, tenant_context
 from tenants.database.tenant_setting import read_tenant_setting, set_tenant_setting
 from tenants.models import CrossTenantWrite, User
-from tests.factories import TradeFactory, UserFactory
+from tests.support.factories import TradeFactory, UserFactory
 from trading.models import Position, Trade
 
 pytestmark = pytest.mark.django_db

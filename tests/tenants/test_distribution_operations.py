@@ -9,11 +9,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 
+from tenants.catalog.distribution_operations import is_citus_coordinator
+from tenants.catalog.rls_operations import EnableTenantRLS
 from tenants.constants import INSERT_POLICY, ISOLATION_POLICY
-from tenants.database.distribution_operations import is_citus_coordinator
-from tenants.database.rls_operations import EnableTenantRLS
 from tenants.registry import tenant_tables
-from tests.scratch import connect, manage, scratch_database
+from tests.support.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

@@ -6,9 +6,10 @@
   management commands) record what an operator did through `platform_ops`; nothing else in
   `tenants` may import `platform_ops`, so the models, the tenant setting and the request edge
   stay free of it.
-- `tenants/database/` (the tenant setting, RLS operations, checks, routers, backups) runs in
-  migrations, management commands and Celery workers, where there is no request: it never imports
-  the HTTP edge (`tenants/http/`, DRF, simplejwt, drf-spectacular) or the admin.
+- `tenants/database/` (the tenant setting, routers, bulk) and `tenants/catalog/` (RLS operations,
+  checks, backups) run in migrations, management commands and Celery workers, where there is no
+  request: they never import the HTTP edge (`tenants/http/`, DRF, simplejwt, drf-spectacular) or
+  the admin.
 
 Imports are read from the syntax tree, so an import inside a function counts as much as one at the
 top of a module, and so do dotted paths written as strings (settings-style `import_string`).
@@ -40,6 +41,7 @@ BOUNDARIES = [
     ("tenants", APPS_BUILT_ON_TENANTS, ()),
     ("tenants", OPERATIONS_APP, OPERATOR_SURFACES),
     ("tenants/database", HTTP_EDGE, ()),
+    ("tenants/catalog", HTTP_EDGE, ()),
 ]
 
 
@@ -127,7 +129,7 @@ def test_an_app_import_in_tenants_is_caught(source):
     ],
 )
 def test_an_http_import_in_the_database_machinery_is_caught(source):
-    names = imported_names(source, "tenants.database.checks")
+    names = imported_names(source, "tenants.catalog.checks")
     assert any(crosses(name, HTTP_EDGE) for name in names)
 
 
@@ -142,5 +144,5 @@ def test_an_http_import_in_the_database_machinery_is_caught(source):
     ],
 )
 def test_imports_inside_the_boundary_are_allowed(source):
-    names = imported_names(source, "tenants.database.checks")
+    names = imported_names(source, "tenants.catalog.checks")
     assert not any(crosses(name, HTTP_EDGE) or crosses(name, APPS_BUILT_ON_TENANTS) for name in names)

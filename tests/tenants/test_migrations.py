@@ -16,8 +16,8 @@ import pytest
 from psycopg import sql
 
 from tenants.constants import DEFAULT_TENANT_ID, TENANT_SETTING
-from tests.scratch import connect, scratch_database
-from tests.scratch import manage as run_manage
+from tests.support.scratch import connect, scratch_database
+from tests.support.scratch import manage as run_manage
 
 LEGACY_ROWS = {
     "users": 3,

@@ -7,7 +7,7 @@ from django.utils import timezone
 from tenants.constants import DEFAULT_TENANT_ID
 from tenants.context import NoTenantContext, tenant_context
 from tenants.models import CrossTenantWrite, Tenant, User
-from tests.factories import TenantFactory, TradeFactory
+from tests.support.factories import TenantFactory, TradeFactory
 from trading.models import Trade
 
 pytestmark = pytest.mark.django_db

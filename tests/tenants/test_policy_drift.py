@@ -1,4 +1,4 @@
-"""Policy drift (tenants.database.drift): hand edits to the live catalog are named, and a
+"""Policy drift (tenants.catalog.drift): hand edits to the live catalog are named, and a
 catalog the migrations wrote reports nothing. The alterations run on the owner
 connection inside the test's transaction (rolled back afterwards); the
 end-to-end test commits them in a scratch database and runs `rls_check`."""
@@ -9,9 +9,9 @@ import pytest
 from django.core.checks import run_checks
 from django.db import connections
 
-from tenants.database.drift import _extra_checks, drift_findings, policy_drift, register_drift_check
-from tenants.database.verification import Finding
-from tests.scratch import connect, manage, scratch_database
+from tenants.catalog.drift import _extra_checks, drift_findings, policy_drift, register_drift_check
+from tenants.catalog.verification import Finding
+from tests.support.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

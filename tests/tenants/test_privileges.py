@@ -3,7 +3,7 @@
 Each defect of the privilege review is tried as the app role itself, on the
 test database: writing `tenants`, reading Django's session and admin tables,
 a temp table shadowing a tenant table. The whole set is asserted twice: as
-the module states it (tenants.database.privileges) and as a literal copy here, so a
+the module states it (tenants.catalog.privileges) and as a literal copy here, so a
 new privilege, or a widened expected set, fails a test. An extra grant made
 (and committed) by the owner must be named by the system check and
 `rls_check`.
@@ -21,10 +21,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
+from tenants.catalog.checks import check_app_role_privileges
+from tenants.catalog.privileges import Privilege, actual_privileges, privilege_problems
 from tenants.constants import APP_ROLE
-from tenants.database.checks import check_app_role_privileges
-from tenants.database.privileges import Privilege, actual_privileges, privilege_problems
-from tests.scratch import connect, manage, scratch_database
+from tests.support.scratch import connect, manage, scratch_database
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
@@ -217,7 +217,7 @@ def test_bypass_membership_is_extra_unless_in_the_documented_emergency(settings)
 
 def test_a_search_path_without_pg_temp_last_is_named(monkeypatch):
     """Only a superuser may ALTER ROLE the app role; the comparison itself is what is tried here."""
-    from tenants.database import privileges
+    from tenants.catalog import privileges
 
     real = privileges.actual_role_settings(connections["owner"])
     assert real["search_path"] == "public, pg_temp"

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.load import login
-from tests.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn
+from tests.support.load import login
+from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn
 
 pytestmark = pytest.mark.slow
 

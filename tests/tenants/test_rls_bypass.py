@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from tenants.context import tenant_context
 from tenants.management.commands.rls_bypass import app_role_bypasses, set_app_role_bypass
-from tests.factories import TradeFactory
+from tests.support.factories import TradeFactory
 from trading.models import Trade
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])

@@ -14,7 +14,7 @@ from psycopg import sql
 from tenants.constants import BYPASS_ROLE, INSERT_POLICY, ISOLATION_POLICY
 from tenants.context import tenant_context
 from tenants.registry import tenant_tables
-from tests.factories import FACTORY_BY_TABLE, UserFactory
+from tests.support.factories import FACTORY_BY_TABLE, UserFactory
 
 TENANT_TABLES = tenant_tables()
 

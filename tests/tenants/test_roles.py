@@ -7,8 +7,8 @@ guarantee by name, and that the system check would catch a bad role.
 import pytest
 from django.db import connection
 
+from tenants.catalog.checks import check_runtime_role_cannot_bypass_rls, runtime_role_problems
 from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_ROLE
-from tenants.database.checks import check_runtime_role_cannot_bypass_rls, runtime_role_problems
 from tenants.registry import tenant_tables
 
 TENANT_TABLES = tenant_tables()

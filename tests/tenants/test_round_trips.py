@@ -2,7 +2,7 @@
 many round trips to PostgreSQL with RLS on as with it off (scenario 1: RLS_ENABLED
 false and the app role in rls_bypass_role).
 
-Counted from libpq's protocol trace (tests/roundtrips.py), on committed rows and
+Counted from libpq's protocol trace (tests/support/roundtrips.py), on committed rows and
 real transactions: these tests run outside pytest-django's per-test transaction,
 so every request sends its own BEGIN and COMMIT, as under gunicorn. Before each
 request the connection goes through what Django's request_started does
@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 from tenants.http.auth import tokens_for
 from tenants.management.commands.rls_bypass import app_role_bypasses, set_app_role_bypass
 from tenants.models import User
-from tests.roundtrips import RoundTrips, count_round_trips
+from tests.support.roundtrips import RoundTrips, count_round_trips
 
 SYMBOL = "RT-PROBE"
 INSERT_TENANT = (

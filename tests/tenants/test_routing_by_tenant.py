@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tenants.context import tenant_context
 from tenants.database.bulk import bulk_insert
-from tests.factories import TradeFactory
+from tests.support.factories import TradeFactory
 from trading.models import Trade
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from tenants.constants import DEFAULT_TENANT_ID, POLICY_NAMES
 from tenants.models import Tenant
 from tenants.registry import tenant_tables
-from tests.factories import TradeFactory, UserFactory
+from tests.support.factories import TradeFactory, UserFactory
 
 TENANT_TABLES = tenant_tables()
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tenants.database.servers import Server
-from tests.scratch import ON_CITUS
+from tenants.catalog.servers import Server
+from tests.support.scratch import ON_CITUS
 
 
 @pytest.mark.parametrize("mode", ["auto", "force_logical"])

@@ -1,6 +1,6 @@
 from tenants.context import tenant_context
 from tenants.models import User
-from tests.factories import TradeFactory
+from tests.support.factories import TradeFactory
 from trading.models import Trade
 
 

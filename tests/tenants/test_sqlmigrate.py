@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.scratch import ROOT, connect, manage, scratch_database
+from tests.support.scratch import ROOT, connect, manage, scratch_database
 from tests.tenants.test_migrations import load_legacy_rows
 
 # Catalog columns that DDL, grants or policies change; statistics (reltuples,

@@ -7,8 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from tenants.http.throttling import parse_rate
 from tenants.models import Tenant
-from tests.conftest import PASSWORD, bearer_client
-from tests.factories import TenantFactory, UserFactory
+from tests.support.clients import PASSWORD, bearer_client
+from tests.support.factories import TenantFactory, UserFactory
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 
 from tenants.constants import APP_ROLE
-from tests.factories import TradeFactory
+from tests.support.factories import TradeFactory
 from trading.views import TradeViewSet
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])

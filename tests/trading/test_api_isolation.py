@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tenants.context import tenant_context
-from tests.factories import FACTORY_BY_TABLE
+from tests.support.factories import FACTORY_BY_TABLE
 
 pytestmark = pytest.mark.django_db
 

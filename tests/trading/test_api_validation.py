@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tenants.context import tenant_context
-from tests.factories import OrderFactory, PositionFactory, TradeFactory
+from tests.support.factories import OrderFactory, PositionFactory, TradeFactory
 from trading.models import Order, Trade
 
 pytestmark = pytest.mark.django_db

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from alphapulse.wsgi import application
-from tests.conftest import bearer_client
-from tests.factories import FACTORY_BY_TABLE
+from tests.support.clients import bearer_client
+from tests.support.factories import FACTORY_BY_TABLE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 EXAMPLES_PER_OPERATION = 8

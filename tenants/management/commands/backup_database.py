@@ -7,9 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.catalog.backups import backup
+from tenants.catalog.servers import ToolError
 from tenants.constants import OWNER_DATABASE
-from tenants.database.backups import backup
-from tenants.database.servers import ToolError
 
 
 class Command(BaseCommand):

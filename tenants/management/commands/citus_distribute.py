@@ -24,9 +24,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+from tenants.catalog.backups import row_counts
+from tenants.catalog.distribution_operations import CitusOperation, is_citus_coordinator
 from tenants.constants import OWNER_DATABASE
-from tenants.database.backups import row_counts
-from tenants.database.distribution_operations import CitusOperation, is_citus_coordinator
 from tenants.registry import tenant_tables
 
 

@@ -3,14 +3,13 @@ move one tenant's shards (every tenant table, colocated) to another worker,
 online, as the cluster superuser (CITUS_ADMIN_DATABASE_URL). --isolate first splits the tenant onto shards of its
 own (isolate_tenant_to_new_shard), so the move takes no other tenant along.
 Refuses the logical-replication modes, which hang on the FORCE-RLS tables
-(tenants/database/shard_moves.py). Exit 2 when refused or on bad arguments."""
+(tenants/catalog/shard_moves.py). Exit 2 when refused or on bad arguments."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.constants import OWNER_DATABASE
-from tenants.database.shard_moves import (
+from tenants.catalog.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
     admin_connection,
@@ -20,6 +19,7 @@ from tenants.database.shard_moves import (
     tenant_placement,
     tenants_sharing_shard,
 )
+from tenants.constants import OWNER_DATABASE
 from tenants.management.base import tenant_by_slug
 
 

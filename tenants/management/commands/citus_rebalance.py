@@ -1,20 +1,20 @@
 """`citus_rebalance [--transfer-mode block_writes]`: spread the shards over every
 worker of the Citus cluster (after `scripts/citus.sh add-worker`), online, as
 the cluster superuser (CITUS_ADMIN_DATABASE_URL). Refuses the logical-replication modes, which hang on the
-FORCE-RLS tables (tenants/database/shard_moves.py). Exit 2 when refused."""
+FORCE-RLS tables (tenants/catalog/shard_moves.py). Exit 2 when refused."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.constants import OWNER_DATABASE
-from tenants.database.shard_moves import (
+from tenants.catalog.shard_moves import (
     SAFE_TRANSFER_MODE,
     ShardMoveRefused,
     admin_connection,
     checked_transfer_mode,
     rebalance,
 )
+from tenants.constants import OWNER_DATABASE
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.database.backups import restore
-from tenants.database.servers import ToolError
+from tenants.catalog.backups import restore
+from tenants.catalog.servers import ToolError
 
 
 class Command(BaseCommand):

@@ -1,11 +1,11 @@
 """`rls_check`: the seed's verification queries, the runtime role's own check, and policy drift
-(tenants.database.drift: the live policies against what the migrations generate). Exit 1 on any gap
+(tenants.catalog.drift: the live policies against what the migrations generate). Exit 1 on any gap
 or difference. The pre-deploy and daily check (docs/runbook.md)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.database.drift import drift_findings
-from tenants.database.verification import rls_findings
+from tenants.catalog.drift import drift_findings
+from tenants.catalog.verification import rls_findings
 
 
 class Command(BaseCommand):

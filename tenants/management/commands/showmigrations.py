@@ -1,7 +1,7 @@
 """`manage.py showmigrations` reads the migration history as the owner role by default.
 
 The app role (DATABASE_URL) holds no privilege on django_migrations
-(tenants.database.privileges), so Django's default connection cannot answer it.
+(tenants.catalog.privileges), so Django's default connection cannot answer it.
 """
 
 from django.core.management.commands.showmigrations import Command as DjangoShowmigrationsCommand

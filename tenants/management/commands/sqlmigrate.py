@@ -3,7 +3,7 @@
 The printed SQL is what `migrate` would run on that connection; nothing is
 executed (every operation writes through `schema_editor.execute()`). The app
 role could not answer it anyway: it holds no privilege on django_migrations
-(tenants.database.privileges).
+(tenants.catalog.privileges).
 """
 
 from django.core.management.commands.sqlmigrate import Command as DjangoSqlMigrateCommand

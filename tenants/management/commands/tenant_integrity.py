@@ -3,7 +3,7 @@ tenant, per table, counted as the owner (past RLS). Exit 1 on any."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.database.verification import integrity_counts
+from tenants.catalog.verification import integrity_counts
 
 
 class Command(BaseCommand):

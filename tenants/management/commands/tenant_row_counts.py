@@ -1,11 +1,11 @@
 """`tenant_row_counts`: 'table tenant_id rows' for every tenant table, as the owner (past the
-policies). The same lines `make backup` writes beside a dump (tenants.database.backups.row_counts)."""
+policies). The same lines `make backup` writes beside a dump (tenants.catalog.backups.row_counts)."""
 
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from tenants.catalog.backups import row_counts
 from tenants.constants import OWNER_DATABASE
-from tenants.database.backups import row_counts
 
 
 class Command(BaseCommand):

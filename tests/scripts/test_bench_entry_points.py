@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.scratch import ROOT
+from tests.support.scratch import ROOT
 
 ENTRY_POINTS = ["data", "threeway", "rehearse", "citus", "policy_shapes", "tenant_signature", "profile", "plans"]
 

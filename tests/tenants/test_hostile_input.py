@@ -29,7 +29,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from tenants.http.auth import tokens_for
-from tests.factories import OrderFactory, TradeFactory
+from tests.support.factories import OrderFactory, TradeFactory
 from trading.models import Order, Trade
 
 pytestmark = pytest.mark.django_db
@@ -248,7 +248,7 @@ def raw_request(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture(scope="module")
 def live_base(django_db_blocker):
-    from tests.scratch import gunicorn, manage, scratch_database
+    from tests.support.scratch import gunicorn, manage, scratch_database
 
     with django_db_blocker.unblock(), scratch_database("alphapulse_hostile") as name:
         manage(name, "migrate")

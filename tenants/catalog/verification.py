@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
+from tenants.catalog.privileges import privilege_problems
 from tenants.constants import (
     APP_ROLE,
     BYPASS_ROLE,
@@ -21,7 +22,6 @@ from tenants.constants import (
     OWNER_DATABASE,
     TENANT_SETTING,
 )
-from tenants.database.privileges import privilege_problems
 from tenants.registry import tenant_tables
 
 

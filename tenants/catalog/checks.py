@@ -7,7 +7,7 @@ a member of rls_bypass_role while RLS_ENABLED is true (an emergency bypass
 must come with RLS_ENABLED=false; see docs/runbook.md).
 
 A second check compares the app role's privileges with the exact set of
-tenants.database.privileges and names every extra (and missing) one: an Error under
+tenants.catalog.privileges and names every extra (and missing) one: an Error under
 `check --database default` (make setup, make test), a Warning while
 `migrate` runs it (only the owner alias then), so the migration that takes
 the extra privileges back is never blocked by them.
@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
+from tenants.catalog.privileges import privilege_problems
 from tenants.constants import BYPASS_ROLE
-from tenants.database.privileges import privilege_problems
 from tenants.registry import tenant_tables
 
 ROLE_SQL = """
@@ -82,7 +82,7 @@ def check_app_role_privileges(app_configs=None, databases=None, **kwargs):
         level(
             f"The app role's privileges differ from the least-privilege set: {problem}.",
             hint="Run `manage.py migrate` as the owner and `make db-up` (role settings); "
-            "tenants/database/privileges.py states the whole set.",
+            "tenants/catalog/privileges.py states the whole set.",
             id="tenants.E002" if level is Error else "tenants.W003",
         )
         for problem in problems

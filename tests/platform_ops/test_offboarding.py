@@ -16,7 +16,7 @@ from platform_ops.offboarding import OffboardingRefused, live_counts, offboard_t
 from platform_ops.tenant_export import export_tenant
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
-from tests.admin.test_admin import admin_login, owner_user
+from tests.support.staff import admin_login, owner_user
 from trading.models import Trade
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])

@@ -24,7 +24,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.scratch import ROOT, free_port, gunicorn, manage, scratch_database
+from tests.support.scratch import ROOT, free_port, gunicorn, manage, scratch_database
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

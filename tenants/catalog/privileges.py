@@ -22,7 +22,7 @@ auth, content types, migrations), pg_stat_statements, TEMP and CREATE
 anywhere are all "extra".
 
 `privilege_problems()` answers both ways ("extra: ..." and "missing: ...");
-the system check (tenants.database.checks), `rls_check` and tests/tenants/
+the system check (tenants.catalog.checks), `rls_check` and tests/tenants/
 test_privileges.py use it. It only reads catalogs, so any connection works;
 the subject is always the app role, named explicitly.
 """
@@ -252,7 +252,7 @@ def expected_privileges(connection: BaseDatabaseWrapper) -> set[Privilege]:
     }
     if not settings.RLS_ENABLED:
         # The documented emergency rollback (`rls_bypass on` with RLS_ENABLED=false,
-        # docs/runbook.md): tenants.database.checks.E001 and rls_check judge that membership.
+        # docs/runbook.md): tenants.catalog.checks.E001 and rls_check judge that membership.
         expected.add(Privilege("member of", BYPASS_ROLE, "MEMBER"))
     with connection.cursor() as cursor:
         params = {**_params(APP_ROLE), "tables": [f"public.{t}" for t in tables]}

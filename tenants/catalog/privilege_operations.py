@@ -1,4 +1,4 @@
-"""Migration operations that give the app role exactly its privileges (tenants.database.privileges).
+"""Migration operations that give the app role exactly its privileges (tenants.catalog.privileges).
 
 - `RestrictAppRolePrivileges`: once, for the existing schema. Takes back
   what the first migration's GrantAppRole handed out broadly (read-write on

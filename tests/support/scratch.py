@@ -20,9 +20,9 @@ import pytest
 import redis
 from psycopg import sql
 
-from tenants.database.servers import Server
+from tenants.catalog.servers import Server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # make test-citus: the suite runs against the Citus cluster of scripts/citus.sh.
 # A database there exists on every node, with citus in each and the nodes
 # registered in it, which only the cluster's superuser can do: the script does.

@@ -30,7 +30,7 @@ import environ
 import psycopg
 from django.conf import settings
 
-from tenants.database.servers import Server
+from tenants.catalog.servers import Server
 
 SAFE_TRANSFER_MODE = "block_writes"
 HANGING_TRANSFER_MODES = ("auto", "force_logical")

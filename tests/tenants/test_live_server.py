@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from tenants.constants import APP_ROLE
-from tests.load import login
-from tests.scratch import DEMO_PASSWORD, FAST_HASHER, connect, demo_database, gunicorn
+from tests.support.load import login
+from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER, connect, demo_database, gunicorn
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,8 @@ from django.db import models, transaction
 from django.db.migrations.operations import AddField, AlterField
 from psycopg import sql
 
+from tenants.catalog.ddl import TableOperation, comment, execute, run_ddl
 from tenants.constants import DEFAULT_TENANT_ID
-from tenants.database.ddl import TableOperation, comment, execute, run_ddl
 
 
 def _say(message: str) -> None:

@@ -3,7 +3,7 @@
 `runserver`, `createsuperuser` and `changepassword` call
 `BaseCommand.check_migrations()`, which reads django_migrations on the
 `default` connection. Here that is the app role, which holds no privilege on
-django_migrations (tenants.database.privileges), so the three commands stopped with
+django_migrations (tenants.catalog.privileges), so the three commands stopped with
 "permission denied". They cannot be overridden one by one (django.contrib.auth
 and staticfiles come before this app in INSTALLED_APPS, and their commands
 win), so `install()` (TenantsConfig.ready) points the one method at the owner

@@ -25,8 +25,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from tenants.catalog.servers import Server, ToolError
 from tenants.constants import OWNER_DATABASE
-from tenants.database.servers import Server, ToolError
 from tenants.registry import tenant_tables
 
 COLUMNS = "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'"
@@ -139,7 +139,7 @@ def restore(dump: Path, dbname: str, *, unchecked: bool = False, into_empty: boo
             )
     with server.connect("postgres", autocommit=True) as admin:
         # A dump holds no database-level ACL: take TEMP from PUBLIC again, as
-        # migration tenants.0010 did on the original (tenants.database.privileges).
+        # migration tenants.0010 did on the original (tenants.catalog.privileges).
         admin.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
     with _restore_list(server, dump) as use_list:
         server.run(

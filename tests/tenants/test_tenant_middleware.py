@@ -28,8 +28,8 @@ from tenants.constants import TENANT_SETTING
 from tenants.context import current_tenant_id, tenant_context
 from tenants.http.auth import LOGIN_FAILED, tokens_for
 from tenants.models import Tenant, User
-from tests.conftest import PASSWORD, bearer_client
-from tests.factories import TradeFactory, write_tenant
+from tests.support.clients import PASSWORD, bearer_client
+from tests.support.factories import TradeFactory, write_tenant
 from trading.models import Trade
 from trading.views import TradeViewSet
 
@@ -335,7 +335,7 @@ def test_login_gives_access_and_refresh_tokens_carrying_tenant_and_user(user_a, 
 
 
 def test_same_username_in_two_tenants_logs_in_to_the_named_one(tenant_a, tenant_b):
-    from tests.factories import UserFactory
+    from tests.support.factories import UserFactory
 
     sam_a = UserFactory(tenant=tenant_a, username="sam", password="password-of-a")
     sam_b = UserFactory(tenant=tenant_b, username="sam", password="password-of-b")
@@ -347,7 +347,7 @@ def test_same_username_in_two_tenants_logs_in_to_the_named_one(tenant_a, tenant_
 
 
 def test_every_failed_login_gives_the_same_401(user_a, user_b, tenant_b):
-    from tests.factories import TenantFactory, UserFactory
+    from tests.support.factories import TenantFactory, UserFactory
 
     frozen = TenantFactory(slug="frozen", status=Tenant.Status.SUSPENDED)
     UserFactory(tenant=frozen, username="fred", password=PASSWORD)

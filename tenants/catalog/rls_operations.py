@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db.migrations.operations.base import Operation
 from psycopg import sql
 
+from tenants.catalog.ddl import TableOperation, run_ddl
 from tenants.constants import (
     APP_ROLE,
     BYPASS_POLICY,
@@ -21,7 +22,6 @@ from tenants.constants import (
     OWNER_ROLE,
     TENANT_SETTING,
 )
-from tenants.database.ddl import TableOperation, run_ddl
 
 # The one expression every tenant policy compares against. NULLIF: after a
 # transaction-local setting ends, it reads '' (not NULL) and a bare ::uuid
@@ -98,8 +98,8 @@ class GrantAppRole(Operation):
     django_migrations. Cluster roles themselves come from scripts/db.sh.
 
     Applied by the first migration and left as it was; tenants.0010 narrows
-    it to the exact least-privilege set (tenants/database/privilege_operations.py,
-    tenants/database/privileges.py)."""
+    it to the exact least-privilege set (tenants/catalog/privilege_operations.py,
+    tenants/catalog/privileges.py)."""
 
     reversible = True
     reduces_to_sql = True

@@ -14,23 +14,10 @@ from django.test.utils import CaptureQueriesContext
 
 from tenants.constants import APP_ROLE, OWNER_ROLE
 from tenants.models import Tenant, User
+from tests.support.staff import OWNER, admin_login, owner_tenant, owner_user
 from trading.models import Trade
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
-
-OWNER = "owner"
-STAFF_PASSWORD = "staff-password-123"
-
-
-def owner_tenant(slug: str, **fields) -> Tenant:
-    return Tenant.objects.using(OWNER).create(slug=slug, name=fields.pop("name", slug.title()), **fields)
-
-
-def owner_user(tenant: Tenant, username: str, password: str = STAFF_PASSWORD, **fields) -> User:
-    user = User(tenant=tenant, username=username, **fields)
-    user.set_password(password)
-    user.save(using=OWNER)
-    return user
 
 
 @pytest.fixture
@@ -46,10 +33,6 @@ def staff(platform):
 @pytest.fixture
 def superuser(platform):
     return owner_user(platform, "root", is_staff=True, is_superuser=True)
-
-
-def admin_login(client, username: str, password: str = STAFF_PASSWORD):
-    return client.post("/admin/login/?next=/admin/", {"username": username, "password": password})
 
 
 @pytest.fixture

@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from django.db.migrations.operations.base import Operation
 from psycopg import sql
 
-from tenants.database.ddl import execute, run_ddl
-from tenants.database.rls_operations import EnableTenantRLS
+from tenants.catalog.ddl import execute, run_ddl
+from tenants.catalog.rls_operations import EnableTenantRLS
 
 DISTRIBUTION_COLUMN = "tenant_id"
 SEQUENTIAL = sql.SQL("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
@@ -285,7 +285,7 @@ class ReshapeTenantPolicies(Operation):
         pass
 
     def resulting_rls(self) -> EnableTenantRLS:
-        """The EnableTenantRLS whose statements the table holds once this is applied (tenants.database.drift)."""
+        """The EnableTenantRLS whose statements the table holds once this is applied (tenants.catalog.drift)."""
         return EnableTenantRLS(self.table, current_tenant=self.new)
 
     def _reshape(self, schema_editor, old: str, new: str) -> None:

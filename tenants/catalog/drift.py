@@ -32,10 +32,10 @@ from django.db import DatabaseError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
+from tenants.catalog.distribution_operations import ReshapeTenantPolicies
+from tenants.catalog.rls_operations import EnableTenantRLS
+from tenants.catalog.verification import Finding
 from tenants.constants import OWNER_DATABASE
-from tenants.database.distribution_operations import ReshapeTenantPolicies
-from tenants.database.rls_operations import EnableTenantRLS
-from tenants.database.verification import Finding
 from tenants.registry import tenant_tables
 
 SCRATCH_PREFIX = "drift_probe_"

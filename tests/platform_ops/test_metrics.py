@@ -14,8 +14,8 @@ from django.db import DatabaseError, connections, transaction
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from tests.load import login
-from tests.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn, manage
+from tests.support.load import login
+from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER, demo_database, gunicorn, manage
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
@@ -59,7 +59,7 @@ def test_an_unset_token_refuses_everyone(client, settings):
 
 
 def test_requests_and_latency_are_counted_by_route_pattern_and_status(client, client_a, as_tenant, tenant_a, user_a):
-    from tests.factories import TradeFactory
+    from tests.support.factories import TradeFactory
 
     with as_tenant(tenant_a):
         trade = TradeFactory(tenant=tenant_a, user=user_a)
@@ -120,7 +120,7 @@ def test_a_429_is_counted_by_tier(client, client_a, tenant_a, settings):
 def test_an_inactive_user_is_counted(client, tenant_b, user_b):
     from tenants.context import tenant_context
     from tenants.models import User
-    from tests.conftest import bearer_client
+    from tests.support.clients import bearer_client
 
     inactive_client = bearer_client(user_b)
     with tenant_context(tenant_b):

@@ -17,8 +17,8 @@ from psycopg import sql
 from platform_ops import audit
 from platform_ops.models import AuditEntry
 from tenants.constants import APP_ROLE, OWNER_ROLE
-from tests.admin.test_admin import STAFF_PASSWORD, admin_login, owner_tenant, owner_user
-from tests.scratch import manage, scratch_database
+from tests.support.scratch import manage, scratch_database
+from tests.support.staff import STAFF_PASSWORD, admin_login, owner_tenant, owner_user
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

@@ -63,7 +63,7 @@ COMMITTED_TENANTS: set[uuid.UUID] = set()
 
 
 def owner_connection():
-    from tests.scratch import connect
+    from tests.support.scratch import connect
 
     return connect("owner", connections["owner"].settings_dict["NAME"])
 

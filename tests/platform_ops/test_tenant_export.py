@@ -21,7 +21,7 @@ from platform_ops.models import AuditEntry
 from platform_ops.tenant_export import ExportError, import_tenant, sha256_of, verify_export
 from tenants.models import Tenant
 from tenants.registry import tenant_tables
-from tests.scratch import connect, demo_database, manage
+from tests.support.scratch import connect, demo_database, manage
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 

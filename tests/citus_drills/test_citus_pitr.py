@@ -23,9 +23,9 @@ import psycopg
 import pytest
 
 from tenants.constants import TENANT_SETTING
-from tests import scratch
-from tests.drills.conftest import report
-from tests.scratch import ROOT, manage
+from tests.support import scratch
+from tests.support.drills import report
+from tests.support.scratch import ROOT, manage
 
 pytestmark = [
     pytest.mark.drill,

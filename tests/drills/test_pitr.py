@@ -30,8 +30,8 @@ import pytest
 from psycopg import sql
 
 from tenants.constants import TENANT_SETTING
-from tests.drills.conftest import report
-from tests.scratch import ROOT, free_port
+from tests.support.drills import report
+from tests.support.scratch import ROOT, free_port
 
 pytestmark = pytest.mark.drill
 

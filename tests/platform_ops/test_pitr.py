@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from platform_ops import waldump
-from tests.scratch import ROOT
+from tests.support.scratch import ROOT
 
 # Real pg_waldump (PostgreSQL 15) lines: xid 1882 deleted two rows and aborted; 1883 updated two
 # rows, deleted two and, in a subtransaction (1884), one row of another table, then committed.

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from platform_ops.tenant_export import sha256_of, verify_export
 from tenants.registry import tenant_tables
-from tests.scratch import ON_CITUS, connect, demo_database, manage, scratch_database
+from tests.support.scratch import ON_CITUS, connect, demo_database, manage, scratch_database
 
 pytestmark = pytest.mark.skipif(ON_CITUS, reason="CREATE DATABASE ... TEMPLATE: single node (the cluster: drills)")
 

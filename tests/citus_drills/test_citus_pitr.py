@@ -22,7 +22,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from tenants.constants import TENANT_SETTING
+from tenants.database.tenant_setting import set_tenant_sql
 from tests.support import scratch
 from tests.support.drills import report
 from tests.support.scratch import ROOT, manage
@@ -69,7 +69,7 @@ def writer(url: str, rows: list[tuple[str, str]], log: Log, stop: threading.Even
                 with conn.transaction():
                     for row_id, (tenant, user) in zip(ids, rows, strict=True):
                         if as_tenant:
-                            conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, tenant])
+                            conn.execute(set_tenant_sql(uuid.UUID(tenant)))  # SET LOCAL: Citus forwards it
                         conn.execute(INSERT, [row_id, tenant, user])
                 log.writes.append((ids, sent, datetime.now().astimezone()))
             except psycopg.Error as exc:

@@ -29,7 +29,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tenants.constants import TENANT_SETTING
+from tenants.database.tenant_setting import set_tenant_sql
 from tests.support.drills import report
 from tests.support.scratch import ROOT, free_port
 
@@ -62,7 +62,7 @@ class Writers:
                 write = Write(slug, uuid.uuid4(), datetime.now().astimezone())
                 try:
                     with conn.transaction():
-                        conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, tenant])
+                        conn.execute(set_tenant_sql(uuid.UUID(tenant)))  # SET LOCAL: Citus forwards it
                         conn.execute(
                             "INSERT INTO trades (id, tenant_id, user_id, symbol, side, quantity, price, executed_at, "
                             "created_at) VALUES (%s, %s, %s, 'DRL', 'buy', 1, 1, now(), now())",

@@ -160,7 +160,7 @@ test-citus: venv ## the isolation and API suites on the Citus cluster, as the ap
 	@scripts/citus.sh up
 	@scripts/test-citus.sh
 
-citus-drills: venv ## online operations on the cluster under mixed-tenant load: add a worker + rebalance, isolate + move a tenant, worker restart
+citus-drills: venv ## online operations on the cluster under mixed-tenant load: add a worker + rebalance, isolate + move a tenant, worker restart; restore point + guarded cluster restore; restore_tenant
 	@scripts/citus.sh up
 	ENV_FILE=.env.citus TEST_ON_CITUS=1 TEST_DB_NAME=test_alphapulse_citus_drills $(VENV)/bin/pytest -m drill -s -p no:warnings tests/citus_drills
 

@@ -179,3 +179,35 @@ def test_the_cluster_comes_back_to_a_named_restore_point_with_no_torn_two_phase_
     assert not missing and not present_after and torn == 0
     assert not live_lost
     assert CITUS_PORT not in copy_nodes
+
+
+def test_restore_tenant_on_the_cluster_brings_one_tenant_back_and_touches_no_other(tmp_path):
+    """restore_tenant on the cluster (multi-row INSERT ... ON CONFLICT under RLS, one worker's
+    transaction): merge brings the deleted trades back; the other tenants keep their (id, xmin)."""
+    export = tmp_path / "acme"
+    manage(DB, "export_tenant", "acme", "--output", str(export))
+    with psycopg.connect(scratch.url("owner", DB), autocommit=True) as owner:
+        acme = owner.execute("SELECT id FROM tenants WHERE slug = 'acme'").fetchone()[0]
+        want = owner.execute("SELECT * FROM trades WHERE tenant_id = %s ORDER BY id", [acme]).fetchall()
+
+        def others() -> set[tuple]:
+            return set(owner.execute("SELECT id::text, xmin::text FROM trades WHERE tenant_id <> %s", [acme]))
+
+        before = others()
+        owner.execute("DELETE FROM trades WHERE tenant_id = %s", [acme])
+        started = time.monotonic()
+        result = manage(DB, "restore_tenant", "acme", "--from", str(export), "--tables", "trades", "--yes")
+        seconds = time.monotonic() - started
+        got = owner.execute("SELECT * FROM trades WHERE tenant_id = %s ORDER BY id", [acme]).fetchall()
+        after = others()
+        status = owner.execute("SELECT status FROM tenants WHERE id = %s", [acme]).fetchone()[0]
+    report(
+        "Citus: restore_tenant acme (merge, trades)",
+        command=f"{seconds:.1f} s",
+        summary=next(line.strip() for line in result.stdout.splitlines() if "Restored" in line),
+        trades_back=f"{len(got)} of {len(want)}",
+        other_tenants_rows_changed=f"{len(before - after)} of {len(before)}",
+    )
+    assert got == want and want
+    assert before == after
+    assert status == "active"

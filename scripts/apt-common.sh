@@ -1,5 +1,5 @@
 # Installing a Debian package next to running PostgreSQL servers, safely.
-# Sourced by scripts/pitr.sh (pgBackRest) and scripts/citus-ha.sh (pg_auto_failover).
+# Sourced by scripts/pitr.sh and scripts/citus-pitr.sh (pgBackRest).
 # Needs `say` and `die` from the caller.
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -199,13 +199,13 @@ citus.distributed_deadlock_detection_factor = -1 $GUARD_MARK
 citus.defer_shard_delete_interval = -1 $GUARD_MARK
 citus.background_task_queue_interval = -1 $GUARD_MARK
 CONF
-    as_pg "$(bindir)/pg_ctl" -D "$top/$port" -l "$top/$port/server.log" -w -t 600 start >/dev/null 2>&1 &
+    as_pg "$(bindir)/pg_ctl" -D "$top/$port" -l "$top/$port/pitr-copy.log" -w -t 600 start >/dev/null 2>&1 &
   done
   wait
   for port in "${ports[@]}"; do
     for i in $(seq 1 600); do
       [ "$(psql_at "$top/$port" "${to[$port]}" postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = "f" ] && break
-      running "$top/$port" || die "restored node :${to[$port]} stopped: $(grep -E 'FATAL|PANIC' "$top/$port/server.log" | tail -n 1)"
+      running "$top/$port" || die "restored node :${to[$port]} stopped: $(grep -E 'FATAL|PANIC' "$top/$port/pitr-copy.log" | tail -n 1)"
       sleep 0.5
     done
   done

@@ -222,12 +222,12 @@ cmd_restore() {
 port = $port
 unix_socket_directories = '$dir'
 CONF
-  as_pg "$(bindir)/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 600 start >/dev/null 2>&1 || true
+  as_pg "$(bindir)/pg_ctl" -D "$dir" -l "$dir/pitr-copy.log" -w -t 600 start >/dev/null 2>&1 || true
   local i
   for i in $(seq 1 1200); do
     if ! as_pg "$(bindir)/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
       local why
-      why="$(grep -E 'FATAL|PANIC' "$dir/server.log" | tail -n 1)"
+      why="$(grep -E 'FATAL|PANIC' "$dir/pitr-copy.log" | tail -n 1)"
       as_pg rm -rf "$dir"
       die "the copy stopped during recovery: ${why:-see the log} (a BEFORE_XID that never committed, or one older than the oldest backup?)"
     fi
@@ -237,7 +237,7 @@ CONF
     sleep 0.5
   done
   local stopped
-  stopped="$(grep -E 'recovery stopping|last completed transaction' "$dir/server.log" | head -n 1 | sed -E 's/^.*(LOG|FATAL): +//')"
+  stopped="$(grep -E 'recovery stopping|last completed transaction' "$dir/pitr-copy.log" | head -n 1 | sed -E 's/^.*(LOG|FATAL): +//')"
   write_copy_env "$port"
   say "copy read-write on 127.0.0.1:$port after $((SECONDS - started)) s: $stopped"
   say "use it with: ENV_FILE=${COPIES#"$ROOT"/}/$port.env .venv/bin/python manage.py <command>   (psql: psql -h $dir -p $port -d $DB_NAME)"

@@ -17,7 +17,7 @@ REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
         citus-up citus-down citus-psql test-citus citus-drills bench-citus \
         pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find tenant-pitr \
-        citus-pitr-setup citus-pitr-backup citus-restore-point citus-pitr-points citus-pitr-restore citus-pitr-drop
+        citus-pitr-setup citus-pitr-backup citus-restore-point citus-pitr-points citus-pitr-restore citus-pitr-drop citus-ha-up citus-ha-down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -129,6 +129,12 @@ citus-pitr-restore: ## the whole cluster at restore point NAME=, into .pitr/citu
 
 citus-pitr-drop: ## stop and delete the restored cluster NAME=
 	@scripts/citus-pitr.sh drop
+
+citus-ha-up: venv ## one Citus worker as a synchronous pg_auto_failover pair (+ follower running citus_update_node); globex moved onto it
+	@scripts/citus-ha.sh up
+
+citus-ha-down: ## stop the pair's keepers, the monitor and the follower
+	@scripts/citus-ha.sh down
 
 BENCH_DB ?= alphapulse_bench
 REHEARSE_DB ?= alphapulse_rehearse

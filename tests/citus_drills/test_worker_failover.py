@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -24,7 +28,7 @@ import pytest
 from tests.support import scratch
 from tests.support.drills import FAST, report
 from tests.support.load import login
-from tests.support.scratch import DEMO_PASSWORD, ROOT, gunicorn
+from tests.support.scratch import DEMO_PASSWORD, ROOT, db_env, free_port
 
 pytestmark = [
     pytest.mark.drill,
@@ -67,6 +71,47 @@ class Load:
                 time.sleep(0.02)
 
 
+@contextmanager
+def server(ready_seconds: float = 240) -> Iterator[str]:
+    """gunicorn on the cluster, given minutes to start (Django start-up on a loaded 2-core machine
+    took over 30 s, the shared helper's limit)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "alphapulse.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ],
+        cwd=ROOT,
+        env=db_env(
+            DB, **{k: v for k, v in FAST.items() if k != "PASSWORD_HASHERS"}, CACHE_KEY_PREFIX=f"ha-drill-{port}"
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("gunicorn did not come up")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def alive(pidfile) -> bool:
     try:
         os.kill(int(pidfile.read_text()), 0)
@@ -94,7 +139,7 @@ def states() -> str:
 def test_a_protected_worker_fails_over_with_no_acknowledged_write_lost():
     assert alive(HA / "a.pid") and alive(HA / "follower.pid"), "the pair or its follower is not running"
     load = Load()
-    with gunicorn(DB, workers=2, threads=4, **FAST) as base:
+    with server() as base:
         headers = {
             slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in (("globex", "bob"), ("acme", "alice"))
         }

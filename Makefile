@@ -13,7 +13,7 @@ DB_SCRIPT := $(if $(findstring .env.citus,$(ENV_FILE)),scripts/citus.sh,scripts/
 # The cluster's own Redis comes up with it (scripts/citus.sh up).
 REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 
-.PHONY: help venv setup run test lint format db-up db-down psql check migrate demo backup restore \
+.PHONY: help venv setup run test lint format db-up db-down psql migrate backup restore \
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
         citus-up citus-down citus-psql test-citus citus-drills bench-citus \
         pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find tenant-pitr \

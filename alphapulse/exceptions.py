@@ -10,7 +10,7 @@ import logging
 
 import psycopg.errors
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -18,6 +18,8 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from tenants.services import TenantConflict
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +63,31 @@ def database_failure_response(exc: Exception) -> JsonResponse | None:
     return response
 
 
+READ_ONLY_DETAIL = (
+    "This request may not write: your role may not change anything through this route, "
+    "and the database refused the write (read-only transaction)."
+)
+
+
+def read_only_refusal(exc: Exception) -> bool:
+    """A write refused by a READ ONLY transaction (SQLSTATE 25006), as Django wraps it."""
+    return isinstance(exc, DatabaseError) and isinstance(exc.__cause__, psycopg.errors.ReadOnlySqlTransaction)
+
+
 def json_exception_handler(exc, context):
+    if isinstance(exc, TenantConflict):
+        # A rule of the tenant's state (its last admin, its seats): the request is fine, the moment is not.
+        return Response({"detail": str(exc), "code": exc.code}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = exception_handler(exc, context)
     if response is not None:
         return response
+    if read_only_refusal(exc):
+        # The second guard held (tenants.http.middleware): a write the API
+        # check let through met the request's READ ONLY transaction.
+        logger.warning("write refused by the read-only transaction (reason read_only_transaction): %s", exc)
+        return Response({"detail": READ_ONLY_DETAIL}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, (DataError, IntegrityError)):
         # The request's transaction is now aborted; TenantContextMiddleware
         # rolls it back because this response is a 4xx.

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,6 +24,24 @@ environ.Env.read_env(BASE_DIR / os.environ.get("ENV_FILE", ".env"), overwrite=Fa
 SECRET_KEY = env.str("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+# A TLS deployment (docs/security.md, "HTTPS"): HTTPS=true marks the session
+# and CSRF cookies Secure, redirects plain HTTP to HTTPS and sends HSTS; behind
+# a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it
+# sets ("X-Forwarded-Proto"), which the proxy must overwrite on every request.
+# `manage.py check --deploy --fail-level WARNING` is clean for this profile.
+HTTPS = env.bool("HTTPS", default=False)
+_proxy_header = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+# /health stays answerable over plain HTTP for a load balancer's probe.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 
 # RLS_ENABLED=false is the scenario-1 flag: the app stops setting the tenant
 # variable and isolation rests on the tenant-scoped ORM alone (docs/runbook.md).
@@ -67,7 +86,6 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "alphapulse.urls"
 WSGI_APPLICATION = "alphapulse.wsgi.application"
-APPEND_SLASH = True
 
 TEMPLATES = [
     {
@@ -140,8 +158,14 @@ AUTHENTICATION_BACKENDS = ["tenants.http.auth.PlatformStaffBackend"]
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 PLATFORM_TENANT_SLUG = env.str("PLATFORM_TENANT_SLUG", default="platform")
 
+# Django's four validators, for every path that sets a password (the commands,
+# the admin, the API all call tenants.services / validate_password): a common
+# password such as "password" or "12345678" is refused everywhere.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Argon2 is not pinned here; PBKDF2 stays the hasher. Tests swap in MD5 for speed.
 PASSWORD_HASHERS = env.list(
@@ -156,14 +180,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A hostile client cannot make the server parse a huge body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.http.auth.TenantJWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Who may do what inside a tenant: the access table (tenants/access.py), read by RoleAccess.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenants.http.permissions.RoleAccess",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["alphapulse.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -171,7 +198,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
-    "PAGE_SIZE": 50,
     # Proxies in front of gunicorn that append to X-Forwarded-For. 0: the
     # client address is REMOTE_ADDR, so a forged header cannot dodge the
     # login rate limit. Set it to the number of trusted proxies.
@@ -188,6 +214,26 @@ TENANT_RATE_LIMITS = {
     "enterprise": "12000/min",
     **env.dict("TENANT_RATE_LIMITS", default={}),
 }
+
+
+def _seat_limits(overrides: dict[str, str]) -> dict[str, int | None]:
+    """Active users per tenant by subscription tier ('none' or 'unlimited': no limit)."""
+    limits: dict[str, int | None] = {"free": 3, "starter": 10, "pro": 50, "enterprise": None}
+    for tier, value in overrides.items():
+        text = value.strip().lower()
+        if text in ("none", "unlimited"):
+            limits[tier] = None
+        elif text.isdigit():
+            limits[tier] = int(text)
+        else:
+            raise ImproperlyConfigured(f"TENANT_SEAT_LIMITS: {tier}={value!r} is not a number of seats or 'none'.")
+    return limits
+
+
+# Seats: active users per tenant by tier (tenants.services.check_seat_free); a
+# new or reactivated user past them is refused (409). Override as
+# TENANT_SEAT_LIMITS=free=5,enterprise=none
+TENANT_SEAT_LIMITS = _seat_limits(env.dict("TENANT_SEAT_LIMITS", default={}))
 # Login and refresh attempts per client address.
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="30/min")
 # Redis (scripts/redis.sh writes REDIS_URL to .env): Django's cache, so the
@@ -240,6 +286,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": env.int("CELERY_RESTORE_THROTTLE", default=10),
 }
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+# Job messages are signed whole (jobs.tenant_tasks); one older than this is
+# refused, and a consumed message id is remembered in Redis a little longer.
+JOB_MESSAGE_MAX_AGE = env.int("JOB_MESSAGE_MAX_AGE", default=86400)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     # A platform task that sends one job per active tenant (jobs.tasks.fan_out).

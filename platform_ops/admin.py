@@ -1,12 +1,25 @@
 """The audit trail in the admin: read-only for everyone (no add, change or delete),
-and the owner role could not change a row even if the admin tried."""
+and the owner role could not change a row even if the admin tried. Also mounts the
+"Offboard" action on the tenants' admin (tenants never imports platform_ops)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
+from platform_ops.admin_actions import may_offboard, offboard
 from platform_ops.models import AuditEntry
+from tenants.admin import TenantAdmin
+
+TenantAdmin.actions = (*TenantAdmin.actions, offboard)
+
+
+# The action's permission (`permissions=["offboard"]`): superusers only.
+def _has_offboard_permission(self, request: HttpRequest) -> bool:
+    return may_offboard(request)
+
+
+TenantAdmin.has_offboard_permission = _has_offboard_permission  # type: ignore[attr-defined]
 
 
 @admin.register(AuditEntry)

@@ -6,7 +6,10 @@ from django.apps import AppConfig
 class PlatformOpsConfig(AppConfig):
     name = "platform_ops"
     verbose_name = "Platform operations"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from platform_ops import signals  # noqa: F401  (admin logins, us004 migrations -> audit trail)
+        from platform_ops.offboarding import refuse_activation_while_offboarding
+        from tenants.rules import register_activation_guard
+
+        register_activation_guard(refuse_activation_while_offboarding)

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
+from tenants.http.middleware import RefusalReason
+
 PREFIX = "alphapulse"
 
 REQUESTS = Counter(
@@ -55,45 +57,14 @@ DATABASE_ERRORS = Counter(
 )
 UNAVAILABLE = Counter(f"{PREFIX}_http_503", "503 answers: database away or a query cut off by a timeout.", ["route"])
 
+# The middleware's refusal codes (each refusal carries one), then the ones this app tells apart itself.
 REFUSAL_REASONS = (
-    "no_credentials",
-    "bad_auth_header",
-    "token_rejected",
-    "no_tenant_claim",
-    "bad_tenant_claim",
-    "unknown_tenant",
-    "bad_user_claim",
-    "user_not_in_tenant",
-    "tenant_suspended",
-    "user_inactive",
+    *(reason.value for reason in RefusalReason),
     "tenant_rate_limit",
     "login_rate_limit",
+    "login_failed",
     "other",
 )
-# What each refusal of tenants.http.middleware says first, and the reason label it gets.
-_DETAIL_PREFIXES = (
-    ("Authentication credentials were not provided", "no_credentials"),
-    ("Authorization header must be", "bad_auth_header"),
-    ("Token rejected", "token_rejected"),
-    ("Token has no tenant_id claim", "no_tenant_claim"),
-    ("Token's tenant_id claim is not a UUID", "bad_tenant_claim"),
-    ("Token's tenant does not exist", "unknown_tenant"),
-    ("Token's user_id claim is not a UUID", "bad_user_claim"),
-    ("Token's user is not a user of its tenant", "user_not_in_tenant"),
-)
-
-
-def refusal_reason(status: int, detail: str) -> str:
-    """The bounded reason label for a refusal's (status, detail)."""
-    if status == 403:
-        if detail.startswith("Tenant "):
-            return "tenant_suspended"
-        if detail.startswith("User "):
-            return "user_inactive"
-    for prefix, reason in _DETAIL_PREFIXES:
-        if detail.startswith(prefix):
-            return reason
-    return "other"
 
 
 def registry() -> CollectorRegistry | None:

@@ -3,10 +3,11 @@
 Outermost in MIDDLEWARE, so its duration covers every other middleware and a
 refusal by any of them is counted. It reads what the request and response
 already say: the resolver's route, the status, `request.tenant` (set by
-tenants.http.middleware for API requests), and for 401/403 the refusal's reason,
-from a `refusal_reason` attribute on the response when one is set, else from
-the JSON `detail` (platform_ops.metrics.refusal_reason). It never changes a
-response except for adding `X-Request-ID`.
+tenants.http.middleware for API requests), and for 401/403/429 the refusal's
+reason code: the `refusal_reason` the refusing middleware put on the response
+(tenants.http.middleware.RefusalReason), never its English `detail`. The log
+line carries the same code. It never changes a response except for adding
+`X-Request-ID`.
 
 Exceptions that reach Django's handler (500s) are classified by the
 `got_request_exception` receiver: SQLSTATE 42501 (RLS or privileges), tenant
@@ -15,7 +16,6 @@ context errors, other database errors by SQLSTATE class.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -36,7 +36,6 @@ from platform_ops.metrics import (
     RLS_VIOLATIONS,
     TENANT_CONTEXT_ERRORS,
     UNAVAILABLE,
-    refusal_reason,
 )
 from platform_ops.request_log import logger, request_id_from
 from tenants.context import NoTenantContext
@@ -69,11 +68,7 @@ def reason_of(request: HttpRequest, response: HttpResponse, route: str) -> str:
         return "tenant_rate_limit" if getattr(request, "tenant", None) is not None else "login_rate_limit"
     if status == 401 and route.startswith("/api/auth/"):
         return "login_failed"
-    try:
-        detail = json.loads(response.content).get("detail", "")
-    except (ValueError, AttributeError):
-        return "other"
-    return refusal_reason(status, str(detail))
+    return "other"
 
 
 class RequestObservabilityMiddleware:
@@ -92,9 +87,11 @@ class RequestObservabilityMiddleware:
         tenant = getattr(request, "tenant", None)
         REQUESTS.labels(method, route, str(status)).inc()
         LATENCY.labels(method, route).observe(duration)
+        reason = None
         if status in (401, 403, 429):
+            reason = reason_of(request, response, route)
             tier = tenant.subscription_tier if (status == 429 and tenant is not None) else ""
-            REFUSALS.labels(str(status), reason_of(request, response, route), tier).inc()
+            REFUSALS.labels(str(status), reason, tier).inc()
         elif status == 503:
             UNAVAILABLE.labels(route).inc()
         response["X-Request-ID"] = request_id
@@ -109,6 +106,7 @@ class RequestObservabilityMiddleware:
                 duration_ms=round(duration * 1000, 3),
                 tenant_id=str(tenant.pk) if tenant is not None else None,
                 user_id=str(user.pk) if user is not None else None,
+                refusal_reason=reason,
             )
         return response
 

@@ -3,7 +3,7 @@
 `managed = False`: the table, its append-only triggers and its privileges are
 written by platform_ops.operations.CreateAuditTable, and Django's test flush
 (TRUNCATE) must never touch it. Rows are only ever written by
-platform_ops.audit.record().
+tenants.platform_audit.record().
 """
 
 from django.db import models

@@ -17,7 +17,16 @@ Each step is an audit entry (tenant.offboard.started / .deleted / .finished,
 or .failed with the error). Interrupted (Ctrl-C, a lost connection), it
 leaves committed batches behind; running it again finds the unfinished
 `started` entry and resumes from where it stopped without asking for a new
-export (the rows it covered are partly gone by then).
+export (the rows it covered are partly gone by then), but it re-checks the
+export it was given against what is left: it must be the very export the
+offboarding started with (same manifest checksum), every table already
+emptied must still be empty, and every table not yet started must still hold
+exactly the exported rows. Rows written since (say, by a tenant someone
+reactivated) would otherwise be deleted with no export of them.
+
+While an offboarding is unfinished the tenant cannot be made active again
+(`refuse_activation_while_offboarding`, a guard of tenants.services): its
+users would log in to a half-deleted firm.
 """
 
 from __future__ import annotations
@@ -28,17 +37,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from psycopg import sql
 
-from platform_ops import audit
 from platform_ops.models import AuditEntry
-from platform_ops.tenant_export import ExportError, verify_export
+from platform_ops.tenant_export import ExportError, Manifest, verify_export
+from tenants import platform_audit as audit
+from tenants import services
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
-from tenants.registry import tenant_models
+from tenants.platform_audit import Actor
+from tenants.registry import tenant_models, tenant_rows_count_sql
+from tenants.rules import is_platform
 
 STARTED, FINISHED = "tenant.offboard.started", "tenant.offboard.finished"
+DELETED = "tenant.offboard.deleted"
 DEFAULT_BATCH = 1000
 
 Progress = Callable[[str, int], None]
@@ -65,12 +79,7 @@ def live_counts(tenant: Tenant, alias: str = OWNER_DATABASE) -> dict[str, int]:
     counts = {}
     with connections[alias].cursor() as cursor:
         for table in deletion_order():
-            cursor.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE tenant_id = %s")
-                .format(sql.Identifier(table))
-                .as_string(cursor.connection),
-                [tenant.pk],
-            )
+            cursor.execute(tenant_rows_count_sql(table).as_string(cursor.connection), [tenant.pk])
             counts[table] = cursor.fetchone()[0]
     return counts
 
@@ -80,6 +89,47 @@ def unfinished_offboarding(tenant: Tenant, alias: str = OWNER_DATABASE) -> Audit
     entries = AuditEntry.objects.using(alias).filter(tenant_id=tenant.pk, action__in=[STARTED, FINISHED])
     last = entries.order_by("-at", "-id").first()
     return last if last is not None and last.action == STARTED else None
+
+
+def refuse_activation_while_offboarding(tenant: Tenant) -> None:
+    """The activation guard (registered in platform_ops.apps): no active half tenant."""
+    if audit.audit_table_exists() and unfinished_offboarding(tenant) is not None:
+        raise ValidationError(
+            {
+                "status": f"Tenant '{tenant.slug}' has an unfinished offboarding: it stays suspended. "
+                f"Resume it with `manage.py offboard_tenant {tenant.slug} --export PATH`."
+            },
+            code="offboarding_unfinished",
+        )
+
+
+def _resume_problems(
+    tenant: Tenant, started: AuditEntry, manifest: Manifest | None, export_path: Path | None, alias: str
+) -> str:
+    """Why resuming `started` with this export would delete rows nobody exported ('' when it is safe)."""
+    started_sha = (started.detail or {}).get("manifest_sha256")
+    if manifest is None:
+        return "" if started_sha is None else "this offboarding started from an export: pass the same --export PATH"
+    if started_sha is not None and manifest.sha256() != started_sha:
+        return f"{export_path} is not the export this offboarding started with (manifest checksum differs)"
+    emptied = set(
+        AuditEntry.objects.using(alias)
+        .filter(tenant_id=tenant.pk, action=DELETED, id__gt=started.id)
+        .values_list("detail__table", flat=True)
+    )
+    exported = manifest.rows()
+    live = live_counts(tenant, alias)
+    partial_allowed = next((t for t in deletion_order() if t not in emptied), None)
+    stale = {}
+    for table, rows in live.items():
+        want = exported.get(table, 0)
+        if (
+            (table in emptied and rows)
+            or rows > want
+            or (table != partial_allowed and table not in emptied and rows != want)
+        ):
+            stale[table] = (0 if table in emptied else want, rows)
+    return f"rows changed since the export (table: expected, live): {stale}" if stale else ""
 
 
 def _delete_batch(alias: str, table: str, tenant: Tenant, after: uuid.UUID, batch_size: int) -> list[uuid.UUID]:
@@ -112,8 +162,8 @@ def offboard_tenant(
     request=None,
     alias: str = OWNER_DATABASE,
 ) -> Offboarding:
-    who = {"request": request, "alias": alias}
-    if tenant.slug == settings.PLATFORM_TENANT_SLUG:
+    by = Actor.of_request(request) if request is not None else None
+    if is_platform(tenant):
         raise OffboardingRefused("The platform tenant cannot be offboarded: its users are the staff.")
     resuming = unfinished_offboarding(tenant, alias)
     manifest = None
@@ -132,16 +182,24 @@ def offboard_tenant(
     reason = no_export_reason.strip() or f"export verified at {export_path}"
     outcome = Offboarding(str(tenant.pk), tenant.slug, resumed=resuming is not None)
 
-    if tenant.status != Tenant.Status.SUSPENDED:
-        Tenant.objects.using(alias).filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
-        audit.record(
-            "tenant.status",
-            tenant=tenant,
-            reason="offboarding",
-            detail={"from": tenant.status, "to": "suspended"},
-            **who,
-        )
-        tenant.status = Tenant.Status.SUSPENDED
+    # Suspended through the service every surface uses (it records the change).
+    services.tenant_set_status(tenant, Tenant.Status.SUSPENDED, by=by, reason="offboarding", using=alias)
+    if resuming is not None:
+        problem = _resume_problems(tenant, resuming, manifest, export_path, alias)
+        if problem:
+            audit.record(
+                "tenant.offboard",
+                tenant=tenant,
+                result="refused",
+                reason=reason,
+                detail={"resume": problem},
+                by=by,
+                alias=alias,
+            )
+            raise OffboardingRefused(
+                f"Refusing to resume the offboarding of '{tenant.slug}': {problem}. "
+                "Nothing was deleted; export again and check what changed."
+            )
     if resuming is None:
         if manifest is not None:
             live = live_counts(tenant, alias)
@@ -149,7 +207,13 @@ def offboard_tenant(
             if live != exported:
                 stale = {t: (exported.get(t), n) for t, n in live.items() if exported.get(t) != n}
                 audit.record(
-                    "tenant.offboard", tenant=tenant, result="refused", reason=reason, detail={"stale": stale}, **who
+                    "tenant.offboard",
+                    tenant=tenant,
+                    result="refused",
+                    reason=reason,
+                    detail={"stale": stale},
+                    by=by,
+                    alias=alias,
                 )
                 raise OffboardingRefused(
                     f"The export at {export_path} is stale (table: exported, live): {stale}. "
@@ -164,7 +228,8 @@ def offboard_tenant(
                 "manifest_sha256": manifest.sha256() if manifest else None,
                 "batch_size": batch_size,
             },
-            **who,
+            by=by,
+            alias=alias,
         )
     try:
         for table in deletion_order():
@@ -177,7 +242,7 @@ def offboard_tenant(
                 if progress:
                     progress(table, deleted)
             outcome.deleted[table] = deleted
-            audit.record("tenant.offboard.deleted", tenant=tenant, detail={"table": table, "rows": deleted}, **who)
+            audit.record(DELETED, tenant=tenant, detail={"table": table, "rows": deleted}, by=by, alias=alias)
         with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
             cursor.execute("DELETE FROM tenants WHERE id = %s", [tenant.pk])
     except BaseException as exc:
@@ -188,10 +253,10 @@ def offboard_tenant(
             tenant=tenant,
             result="failed",
             detail={"error": f"{type(exc).__name__}: {exc}", "deleted_so_far": outcome.deleted},
-            request=request,
+            by=by,
             alias=alias,
             durable=True,
         )
         raise
-    audit.record(FINISHED, tenant=tenant, reason=reason, detail={"deleted": outcome.deleted}, **who)
+    audit.record(FINISHED, tenant=tenant, reason=reason, detail={"deleted": outcome.deleted}, by=by, alias=alias)
     return outcome

@@ -12,26 +12,20 @@ Who can do what on `platform_audit`:
 
 from __future__ import annotations
 
-from django.db.migrations.operations.base import Operation
 from psycopg import sql
 
+from tenants.catalog.ddl import StatementOperation
 from tenants.constants import APP_ROLE, OWNER_ROLE
 
 TABLE = "platform_audit"
 REFUSE_FUNCTION = "platform_audit_refuse_change"
 
 
-class CreateAuditTable(Operation):
-    reversible = True
-    reduces_to_sql = True
-
+class CreateAuditTable(StatementOperation):
     def deconstruct(self):
         return self.__class__.__qualname__, [], {}
 
-    def state_forwards(self, app_label, state):
-        pass
-
-    def statements(self) -> list[sql.Composable]:
+    def forwards_statements(self) -> list[sql.Composable]:
         t, fn = sql.Identifier(TABLE), sql.Identifier(REFUSE_FUNCTION)
         app, owner = sql.Identifier(APP_ROLE), sql.Identifier(OWNER_ROLE)
         return [
@@ -71,25 +65,12 @@ class CreateAuditTable(Operation):
             sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {} FROM {}").format(t, owner),
         ]
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        for statement in self.statements():
-            # params=None: the trigger's RAISE format holds a bare % that must not read as a placeholder.
-            schema_editor.execute(statement.as_string(schema_editor.connection.connection), params=None)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+    def backwards_statements(self) -> list[sql.Composable]:
         # Dropping the trail is a deliberate migration rollback; the trigger does not fire on DROP.
-        schema_editor.execute(
-            sql.SQL("DROP TABLE IF EXISTS {}")
-            .format(sql.Identifier(TABLE))
-            .as_string(schema_editor.connection.connection),
-            params=None,
-        )
-        schema_editor.execute(
-            sql.SQL("DROP FUNCTION IF EXISTS {}()")
-            .format(sql.Identifier(REFUSE_FUNCTION))
-            .as_string(schema_editor.connection.connection),
-            params=None,
-        )
+        return [
+            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(TABLE)),
+            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(REFUSE_FUNCTION)),
+        ]
 
     def describe(self):
         return "Create the append-only platform_audit table (no access for the app role)"

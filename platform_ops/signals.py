@@ -2,7 +2,10 @@
 ones) and the us004 migration applied or unapplied.
 
 Admin logins: Django's `user_logged_in` / `user_login_failed`, for /admin/
-requests only (API logins are throttled and not platform actions). Failed
+requests; and every API login attempt at the platform tenant (the staff get
+no API tokens: tenants.http.auth refuses them and sends `user_login_failed`
+naming the tenant). Other API logins are tenants' own, throttled, and not
+platform actions. Failed
 logins are written durably: the admin's login view does not commit anything
 else for them.
 
@@ -15,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
-from platform_ops import audit
+from tenants import platform_audit as audit
 
 US004 = ("tenants", "0008_us004_enable_rls")
 
@@ -36,9 +40,20 @@ def audit_admin_login(sender, request=None, user=None, **kwargs) -> None:
 
 @receiver(user_login_failed, dispatch_uid="platform_ops.audit_admin_login_failed")
 def audit_admin_login_failed(sender, credentials=None, request=None, **kwargs) -> None:
-    if _is_admin(request):
+    credentials = credentials or {}
+    if credentials.get("tenant") == settings.PLATFORM_TENANT_SLUG:
+        audit.record(
+            "api.staff_login_refused",
+            request=request,
+            tenant_slug=settings.PLATFORM_TENANT_SLUG,
+            actor=f"{credentials.get('username') or '?'} (not logged in)",
+            result="refused",
+            detail={"path": str(getattr(request, "path_info", ""))},
+            durable=True,
+        )
+    elif _is_admin(request):
         # `credentials` has the password already replaced by Django's cleansing.
-        username = (credentials or {}).get("username", "")
+        username = credentials.get("username", "")
         audit.record(
             "admin.login_failed",
             request=request,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
@@ -43,7 +44,7 @@ from psycopg import sql
 
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
-from tenants.registry import tenant_models
+from tenants.registry import tenant_models, tenant_rows, tenant_rows_count_sql
 
 FORMAT = "alphapulse-tenant-export"
 FORMAT_VERSION = 1
@@ -136,6 +137,11 @@ This directory holds every row of one AlphaPulse tenant ({slug}), exported at {a
 """
 
 
+def private_file(path: Path) -> BinaryIO:
+    """A new file only its owner can read (0600 from creation: never readable for a moment)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
 def export_tenant(
     tenant: Tenant, output: Path, *, alias: str = OWNER_DATABASE, progress: Progress | None = None
 ) -> Manifest:
@@ -145,7 +151,10 @@ def export_tenant(
     partial = output.with_name(output.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)  # what an interrupted export left behind
-    partial.mkdir(parents=True)
+    # users.ndjson holds password hashes: the export is the operator's alone
+    # (0700 directory, 0600 files, like .env), whatever the process umask.
+    partial.mkdir(parents=True, mode=0o700)
+    partial.chmod(0o700)
     connection = connections[alias]
     files = []
     with transaction.atomic(using=alias):
@@ -159,10 +168,9 @@ def export_tenant(
         for model in exported_models():
             table = model._meta.db_table
             fields = columns_of(model)
-            rows = model._base_manager.using(alias).order_by("pk")
-            rows = rows.filter(pk=tenant.pk) if model is Tenant else rows.filter(tenant_id=tenant.pk)
+            rows = tenant_rows(model, tenant.pk, using=alias).order_by("pk")
             digest, count = hashlib.sha256(), 0
-            with (partial / f"{table}.ndjson").open("wb") as handle:
+            with private_file(partial / f"{table}.ndjson") as handle:
                 for row in rows.values(*[f.attname for f in fields]).iterator(chunk_size=ITER_CHUNK):
                     line = encode_row({f.column: row[f.attname] for f in fields})
                     handle.write(line)
@@ -194,8 +202,10 @@ def export_tenant(
         "schema_version": version,
         "files": files,
     }
-    (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    (partial / "README.txt").write_text(README.format(slug=tenant.slug, at=exported_at.isoformat()))
+    with private_file(partial / MANIFEST) as handle:
+        handle.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    with private_file(partial / "README.txt") as handle:
+        handle.write(README.format(slug=tenant.slug, at=exported_at.isoformat()).encode())
     partial.rename(output)
     return Manifest(manifest, output)
 
@@ -321,13 +331,7 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
             if progress:
                 progress(entry["table"], count)
         for entry in entries:
-            key = "id" if entry["table"] == Tenant._meta.db_table else "tenant_id"
-            cursor.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {} = %s")
-                .format(sql.Identifier(entry["table"]), sql.Identifier(key))
-                .as_string(cursor.connection),
-                [manifest.tenant_id],
-            )
+            cursor.execute(tenant_rows_count_sql(entry["table"]).as_string(cursor.connection), [manifest.tenant_id])
             (loaded,) = cursor.fetchone()
             if loaded != int(entry["rows"]):
                 raise ExportError(f"{entry['table']}: {loaded} rows loaded, the manifest says {entry['rows']}.")

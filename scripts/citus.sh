@@ -30,9 +30,9 @@ CITUS_PORT="${CITUS_PORT:-$( (grep -E '^PGPORT=' "$ENV_FILE" 2>/dev/null || echo
 CITUS_WORKERS="${CITUS_WORKERS:-2}"
 PGPORT="$CITUS_PORT" # the coordinator is what clients (and .env.citus) see
 DB_NAME="alphapulse"
-APP_ROLE="alphapulse_app"
-OWNER_ROLE="alphapulse_owner"
-BYPASS_ROLE="rls_bypass_role"
+# APP_ROLE, OWNER_ROLE, BYPASS_ROLE: spelled once, for Python and the scripts alike.
+# shellcheck source=../tenants/cluster_roles.env
+. "$ROOT/tenants/cluster_roles.env"
 
 say() { printf '\033[1m[citus]\033[0m %s\n' "$*"; }
 die() { printf '[citus] error: %s\n' "$*" >&2; exit 1; }
@@ -184,6 +184,9 @@ SQL
 # because the extension creates these objects in each database it is created in.
 close_cluster_statistics() {
   local port="$1" db="$2"
+  # PostgreSQL's own (scripts/db-common.sh): on every node, in every database,
+  # the workers' included; Citus propagates none of these.
+  psql_node "$port" "$db" >/dev/null <<<"$(close_statistics_sql)"
   psql_node "$port" "$db" -v owner="$OWNER_ROLE" >/dev/null <<'SQL'
 SELECT format('REVOKE ALL ON %s FROM PUBLIC', c.oid::regclass),
        format('GRANT SELECT ON %s TO %I', c.oid::regclass, :'owner')
@@ -202,6 +205,34 @@ SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure),
 SQL
 }
 
+# A worker added to a database that is already migrated receives its objects
+# from Citus (functions included) but not the revokes the migrations made on
+# the coordinator: TEMPORARY and CREATE on the database, EXECUTE on our own
+# functions for PUBLIC. Mirror them from the coordinator (idempotent). On a
+# worker, Citus refuses this DDL from a client session unless propagation is
+# off for it (the coordinator already holds the truth).
+mirror_revokes() {
+  local port="$1" db="$2" statements
+  statements="$(psql_node "$CITUS_PORT" "$db" -tA -v app="$APP_ROLE" <<'SQL'
+SELECT format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC;', current_database())
+ WHERE NOT has_database_privilege(:'app', current_database(), 'TEMPORARY');
+SELECT format('REVOKE CREATE ON DATABASE %I FROM PUBLIC;', current_database())
+ WHERE NOT has_database_privilege(:'app', current_database(), 'CREATE');
+SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC;', p.oid::regprocedure)
+  FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace
+   AND NOT has_function_privilege(:'app', p.oid, 'EXECUTE')
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e');
+SQL
+)"
+  [ -n "$statements" ] || return 0
+  # A function the coordinator has and this worker does not (yet) is skipped.
+  psql_node "$port" "$db" -v ON_ERROR_STOP=0 >/dev/null 2>&1 <<SQL || true
+SET citus.enable_ddl_propagation TO off;
+$statements
+SQL
+}
+
 register_worker() {
   local db="$1" port="$2"
   psql_node "$CITUS_PORT" "$db" -v port="$port" >/dev/null <<'SQL'
@@ -216,7 +247,10 @@ prepare_database() {
   local db="$1" port
   for port in $(all_ports); do node_database "$port" "$db"; done
   psql_node "$CITUS_PORT" "$db" -c "SELECT citus_set_coordinator_host('127.0.0.1', $CITUS_PORT)" >/dev/null
-  for port in $(worker_ports); do register_worker "$db" "$port"; done
+  for port in $(worker_ports); do
+    register_worker "$db" "$port"
+    mirror_revokes "$port" "$db"
+  done
 }
 
 drop_database() {
@@ -225,7 +259,15 @@ drop_database() {
   # Workers first: the coordinator's metadata still names them.
   for port in $(worker_ports) "$CITUS_PORT"; do
     is_running "$port" || continue
-    psql_node "$port" postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+    # FORCE ends client sessions, but a session that just closed (or Citus's
+    # maintenance daemon of that database, started by a direct connection to a
+    # worker) can still be counted for a moment: try again briefly.
+    local attempt
+    for attempt in 1 2 3 4 5; do
+      psql_node "$port" postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" 2>/dev/null && break
+      [ "$attempt" = 5 ] && psql_node "$port" postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+      sleep 1
+    done
   done
 }
 
@@ -318,6 +360,7 @@ cmd_add_worker() {
   for db in $dbs; do
     node_database "$port" "$db"
     register_worker "$db" "$port"
+    mirror_revokes "$port" "$db"
   done
   say "worker 127.0.0.1:$port added"
 }

@@ -27,7 +27,7 @@ write_env() {
   umask 077
   cat >"$ENV_FILE" <<ENV
 # Written by scripts/db.sh (make setup). Local secrets only; real environment variables win.
-SECRET_KEY=$(random_secret)
+SECRET_KEY=$(random_secret)$(random_secret)
 JWT_SIGNING_KEY=$(random_secret)
 DEBUG=false
 ALLOWED_HOSTS=127.0.0.1,localhost
@@ -92,18 +92,26 @@ SQL
   # Every database created later (test databases too) gets pg_stat_statements.
   psql_super -d template1 -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
   psql_super -d "$DB_NAME" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
-  # The app role reads neither pg_stat_statements nor pg_stat_activity: both
-  # show the statements of every session of the role, i.e. of every tenant.
   local db
-  for db in template1 "$DB_NAME"; do
-    psql_super -d "$db" -c "REVOKE ALL ON pg_stat_statements, pg_stat_statements_info FROM PUBLIC" \
-      -c "REVOKE EXECUTE ON FUNCTION pg_stat_statements(boolean), pg_stat_statements_info() FROM PUBLIC" \
-      -c "GRANT SELECT ON pg_stat_statements, pg_stat_statements_info TO $OWNER_ROLE" \
-      -c "GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean), pg_stat_statements_info() TO $OWNER_ROLE" \
-      -c "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC" \
-      -c "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer), pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC" \
-      -c "GRANT SELECT ON pg_catalog.pg_stat_activity TO $OWNER_ROLE" \
-      -c "GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer), pg_catalog.pg_stat_get_backend_activity(integer) TO $OWNER_ROLE"
-  done
+  for db in template1 "$DB_NAME"; do psql_super -d "$db" <<<"$(close_statistics_sql)"; done
+}
+
+# The app role reads neither pg_stat_statements nor pg_stat_activity: both
+# show the statements of every session of the role, i.e. of every tenant (on
+# a Citus worker, the coordinator's fragment queries with every value
+# inlined). Privileges on these catalog objects are per database and Citus
+# does not propagate them: run this in every database of every node
+# (scripts/citus.sh does, for workers added later too).
+close_statistics_sql() {
+  cat <<SQL
+REVOKE ALL ON pg_stat_statements, pg_stat_statements_info FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_stat_statements(boolean), pg_stat_statements_info() FROM PUBLIC;
+GRANT SELECT ON pg_stat_statements, pg_stat_statements_info TO $OWNER_ROLE;
+GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean), pg_stat_statements_info() TO $OWNER_ROLE;
+REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer), pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC;
+GRANT SELECT ON pg_catalog.pg_stat_activity TO $OWNER_ROLE;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer), pg_catalog.pg_stat_get_backend_activity(integer) TO $OWNER_ROLE;
+SQL
 }
 

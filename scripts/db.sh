@@ -16,9 +16,9 @@ PGDATA="${ALPHAPULSE_PGDATA:-$ROOT/.pgdata}"
 PGPORT="${PGPORT:-54329}"
 ENV_FILE="${ALPHAPULSE_ENV_FILE:-$ROOT/.env}"
 DB_NAME="alphapulse"
-APP_ROLE="alphapulse_app"
-OWNER_ROLE="alphapulse_owner"
-BYPASS_ROLE="rls_bypass_role"
+# APP_ROLE, OWNER_ROLE, BYPASS_ROLE: spelled once, for Python and the scripts alike.
+# shellcheck source=../tenants/cluster_roles.env
+. "$ROOT/tenants/cluster_roles.env"
 
 say() { printf '\033[1m[db]\033[0m %s\n' "$*"; }
 die() { printf '[db] error: %s\n' "$*" >&2; exit 1; }

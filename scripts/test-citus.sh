@@ -9,17 +9,14 @@ export PATH="$PWD/.venv/bin:$PATH"
 export ENV_FILE=.env.citus TEST_ON_CITUS=1
 export TEST_DB_NAME="${CITUS_TEST_DB_NAME:-test_alphapulse_citus}"
 
-suites=(
-  tests/tenants/test_rls_policies.py
-  tests/trading/test_api_isolation.py
-  tests/tenants/test_tenant_middleware.py
-  tests/tenants/test_live_server.py
-  tests/trading/test_openapi_fuzz.py
-)
-# Citus-only tests (the distributed layout, routing, the cluster's bugs).
-[ -d tests/citus ] && suites+=(tests/citus)
-
+# The suite is chosen by a marker, not a list of files: every test marked
+# `citus` (tests/conftest.py gives it to everything under tests/trading,
+# tests/jobs and tests/citus: every API write, every job, the cluster's own
+# tests; other modules opt in with pytestmark). Arguments replace the
+# selection (scripts/test-citus.sh tests/tenants/test_live_server.py -x).
 echo "== pytest on the Citus cluster"
-# Arguments replace the default suites (scripts/test-citus.sh tests/tenants/test_live_server.py -x).
-if [ "$#" -gt 0 ]; then suites=("$@"); fi
-python -m pytest -p no:cacheprovider "${suites[@]}"
+if [ "$#" -gt 0 ]; then
+  python -m pytest -p no:cacheprovider "$@"
+else
+  python -m pytest -p no:cacheprovider -m "citus and not drill" tests
+fi

@@ -1,8 +1,10 @@
 """The platform staff's admin: tenants and their users.
 
 Rules (staff only in the platform tenant, the platform tenant never
-suspended) are tenants.services' and the models': forms show their refusals
-as errors, actions as messages. Every admin request runs on the owner connection (tenants.database.routers), which holds
+suspended) are tenants.rules', held by the models and the services: forms show
+their refusals as errors, actions as messages. Every change goes through
+tenants.services with the request's user as the actor, and the service records
+it in the audit trail. Every admin request runs on the owner connection (tenants.database.routers), which holds
 rls_bypass_role: staff see every tenant, the API never does. Querysets come from
 `all_tenants`, Django's default manager, so no tenant context is needed here.
 """
@@ -22,10 +24,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from platform_ops import audit
-from platform_ops.admin_actions import offboard
-from tenants import services
+from tenants import rules, services
 from tenants.models import Tenant, User
+from tenants.platform_audit import Actor
+from tenants.tenant_audit import SYSTEM_ACTOR
 
 admin.site.site_header = "AlphaPulse platform admin"
 admin.site.site_title = "AlphaPulse admin"
@@ -50,7 +52,8 @@ class TenantAdmin(admin.ModelAdmin):
     ordering = ("name",)
     readonly_fields = ("id", "created_at", "updated_at")
     fields = ("id", "name", "slug", "subscription_tier", "status", "created_at", "updated_at")
-    actions = ("suspend", "activate", offboard)
+    # platform_ops.admin adds its "Offboard" action here: tenants never imports platform_ops.
+    actions: tuple[Any, ...] = ("suspend", "activate")
 
     def get_changelist_instance(self, request: HttpRequest):
         changelist = super().get_changelist_instance(request)
@@ -76,21 +79,26 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None):
+        # The platform tenant's slug is its identity (tenants.rules.check_platform_identity).
+        if obj is not None and rules.is_platform(obj):
+            return (*self.readonly_fields, "slug")
+        return self.readonly_fields
+
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
-        if change:  # the model's save() holds the status rule
+        by = Actor.of_request(request)
+        if change:
+            # Name and slug are saved here; the tier and the status through their services,
+            # which record the change (the form put the new values on `obj`: start from the stored ones).
+            tier, status = obj.subscription_tier, obj.status
+            obj.subscription_tier = form.initial.get("subscription_tier", tier)
+            obj.status = form.initial.get("status", status)
             super().save_model(request, obj, form, change)
-            for field, action in (("status", "tenant.status"), ("subscription_tier", "tenant.tier")):
-                if field in form.changed_data:
-                    detail = {"from": form.initial.get(field), "to": getattr(obj, field)}
-                    audit.record(action, request=request, tenant=obj, detail=detail)
+            services.tenant_set_tier(obj, tier, by=by)
+            services.tenant_set_status(obj, status, by=by)
             return
-        created = services.tenant_create(slug=obj.slug, name=obj.name, tier=obj.subscription_tier)
-        audit.record(
-            "tenant.create", request=request, tenant=created, detail={"name": obj.name, "tier": obj.subscription_tier}
-        )
-        if obj.status != created.status:
-            services.tenant_set_status(created, obj.status)
-            audit.record("tenant.status", request=request, tenant=created, detail={"from": "active", "to": obj.status})
+        created = services.tenant_create(slug=obj.slug, name=obj.name, tier=obj.subscription_tier, by=by)
+        services.tenant_set_status(created, obj.status, by=by)
         # The admin goes on with `obj` (its log entry, the redirect): make it the saved row.
         obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
         obj._state.adding, obj._state.db = False, created._state.db
@@ -100,13 +108,8 @@ class TenantAdmin(admin.ModelAdmin):
         # tenant is never suspended) hold here exactly as in the commands.
         changed = 0
         for tenant in queryset:
-            previous = tenant.status
             try:
-                if services.tenant_set_status(tenant, status):
-                    changed += 1
-                    audit.record(
-                        "tenant.status", request=request, tenant=tenant, detail={"from": previous, "to": status}
-                    )
+                changed += services.tenant_set_status(tenant, status, by=Actor.of_request(request))
             except ValidationError as exc:
                 self.message_user(request, f"{tenant.slug}: {' '.join(exc.messages)} Left as it is.", messages.WARNING)
         return changed
@@ -131,7 +134,7 @@ class UserCreationForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("username", "email", "is_active")
+        fields = ("username", "email", "role", "is_active")
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # ModelForm.clean() returns self.cleaned_data
@@ -159,6 +162,10 @@ class UserCreationForm(forms.ModelForm):
         return user
 
 
+# Changed through tenants.services.user_change (its rules and its audit event).
+USER_RULED_FIELDS = ("role", "is_active")
+
+
 class UserChangeForm(forms.ModelForm):
     new_password = forms.CharField(
         label="New password",
@@ -170,7 +177,25 @@ class UserChangeForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("email", "is_active", "is_staff", "is_superuser")
+        fields = ("email", "role", "is_active", "is_staff", "is_superuser")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        # The tenant's own rules (the last active admin, the seats), as the users API applies them.
+        changes = {
+            f: self.cleaned_data[f] for f in USER_RULED_FIELDS if f in self.changed_data and f in self.cleaned_data
+        }
+        if changes:
+            original = User.all_tenants.using(self.instance._state.db).get(pk=self.instance.pk)
+            try:
+                services.check_user_change(
+                    original, changes, acting_user=None, using=self.instance._state.db or "owner"
+                )
+            except services.TenantConflict as exc:
+                self.add_error(None, str(exc))
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return self.cleaned_data
 
     def clean_new_password(self) -> str:
         password = self.cleaned_data["new_password"]
@@ -185,8 +210,8 @@ def is_privileged(user: User) -> bool:
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ("username", "tenant", "email", "is_active", "is_staff", "created_at")
-    list_filter = ("tenant", "is_active", "is_staff")
+    list_display = ("username", "tenant", "email", "role", "is_active", "is_staff", "created_at")
+    list_filter = ("tenant", "role", "is_active", "is_staff")
     search_fields = ("username", "email", "tenant__slug")
     list_select_related = ("tenant",)
     ordering = ("tenant__name", "username")
@@ -203,30 +228,34 @@ class UserAdmin(admin.ModelAdmin):
         return super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
-        # The same services as the commands: one way to create a user or set a password.
+        # The same services as the commands: one way to create a user, set a password, change
+        # its rights or its active flag, each recorded by the service with the request's user.
+        by = Actor.of_request(request)
         if change:
+            # The email is saved here; the rights, the role and the active flag through their
+            # services (the form put the new values on `obj`: start from the stored ones).
+            new = {field: getattr(obj, field) for field in ("is_active", "is_staff", "is_superuser", "role")}
+            for field, value in new.items():
+                setattr(obj, field, form.initial.get(field, value))
             super().save_model(request, obj, form, change)
             if form.cleaned_data.get("new_password"):
                 services.user_set_password(obj, form.cleaned_data["new_password"])
-            rights = [f for f in ("is_staff", "is_superuser") if f in form.changed_data]
-            if rights:
-                audit.record(
-                    "user.staff",
-                    request=request,
-                    tenant=obj.tenant,
-                    detail={"user": obj.username, **{f: getattr(obj, f) for f in ("is_staff", "is_superuser")}}
-                    | {f"was_{f}": form.initial.get(f) for f in rights},
-                )
+            services.user_set_staff(obj, is_staff=new["is_staff"], is_superuser=new["is_superuser"], by=by)
+            services.user_change(
+                obj, {"role": new["role"]}, acting_user=None, actor=SYSTEM_ACTOR, using=obj._state.db or "owner"
+            )
+            services.user_set_active(obj, new["is_active"], by=by)
             return
         created = services.user_create(
             tenant=form.cleaned_data["tenant"],
             username=obj.username,
             password=form.cleaned_data["password1"],
             email=obj.email,
+            role=obj.role,
             check_password=False,  # the form validated it, with its errors on the field
+            by=by,
         )
-        created.is_active = obj.is_active
-        created.save(update_fields=["is_active"])
+        services.user_set_active(created, obj.is_active, by=by)
         # The admin goes on with `obj` (its log entry, the redirect): make it the saved row.
         obj.pk, obj.password, obj.created_at = created.pk, created.password, created.created_at
         obj._state.adding, obj._state.db = False, created._state.db
@@ -241,10 +270,10 @@ class UserAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None):
         if obj is None:
-            return [(None, {"fields": ("tenant", "username", "email", "is_active", "password1", "password2")})]
+            return [(None, {"fields": ("tenant", "username", "email", "role", "is_active", "password1", "password2")})]
         return [
             (None, {"fields": ("tenant", "username", "id", "created_at", "email", "new_password")}),
-            ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
+            ("Access", {"fields": ("role", "is_active", "is_staff", "is_superuser")}),
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):
@@ -266,12 +295,24 @@ class UserAdmin(admin.ModelAdmin):
             )
         return queryset.exclude(Q(is_staff=True) | Q(is_superuser=True))
 
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[User], active: bool) -> int:
+        # One user at a time through the service, which records each change and keeps the
+        # tenant's rules (its last active admin, its seats): a refused one is named, not fatal.
+        by = Actor.of_request(request)
+        changed = 0
+        for user in self._changeable(request, queryset).filter(is_active=not active).select_related("tenant"):
+            try:
+                changed += services.user_set_active(user, active, by=by)
+            except (services.TenantConflict, ValidationError) as exc:
+                self.message_user(request, f"{user.username}@{user.tenant.slug}: {exc}", messages.ERROR)
+        return changed
+
     @admin.action(description="Deactivate the selected users (their tokens stop working at once)")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = self._changeable(request, queryset).filter(is_active=True).update(is_active=False)
+        changed = self._set_active(request, queryset, False)
         self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
 
     @admin.action(description="Reactivate the selected users")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = self._changeable(request, queryset).filter(is_active=False).update(is_active=True)
+        changed = self._set_active(request, queryset, True)
         self.message_user(request, f"Reactivated {changed} user(s).", messages.SUCCESS)

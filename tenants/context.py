@@ -74,8 +74,15 @@ def tenant_transaction(
     queries: Sequence[Query] = (),
     *,
     using: str = DEFAULT_DB_ALIAS,
+    read_only: bool = False,
+    read_only_guard: Query | None = None,
 ) -> Iterator[tuple[uuid.UUID, list[tuple | None]]]:
     """`tenant_context` whose opening round trip also runs `queries` (SQL, params).
+
+    `read_only` / `read_only_guard`: the transaction is opened READ ONLY, or
+    made so when the guard's condition holds, in that same round trip
+    (tenants.database.tenant_setting.open_tenant_transaction). Top-level
+    blocks only: a nested block runs in its outer transaction's mode.
 
     BEGIN, the tenant setting and the queries travel together (tenants.database.tenant_setting
     open_tenant_transaction): RLS adds no round trip, and a request that
@@ -94,7 +101,13 @@ def tenant_transaction(
             rows: list[tuple | None] = []
             if settings.RLS_ENABLED or queries or not nested:
                 rows = open_tenant_transaction(
-                    connection, tenant_id, set_tenant=settings.RLS_ENABLED, begin=not nested, queries=queries
+                    connection,
+                    tenant_id,
+                    set_tenant=settings.RLS_ENABLED,
+                    begin=not nested,
+                    queries=queries,
+                    read_only=read_only and not nested,
+                    read_only_guard=read_only_guard,
                 )
             yield tenant_id, rows
             # Releasing a savepoint keeps a local setting until the top-level

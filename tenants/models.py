@@ -13,8 +13,9 @@ validation, createsuperuser), often with no tenant anywhere; on the app
 connection RLS still limits it to the current tenant. Our own cross-tenant
 reads (admin, commands, migrations) are spelled `.unscoped()` or
 `all_tenants` so every use is greppable. The platform rules (staff only in
-the platform tenant, the platform tenant never suspended) are
-tenants.services'; clean() and save() call them.
+the platform tenant, the platform tenant never suspended) are tenants.rules';
+clean() and save() call them. Models never import tenants.services: the
+services stand on the models (service -> model -> full_clean()), not the reverse.
 """
 
 from __future__ import annotations
@@ -22,14 +23,18 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.db import models, router
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tenants.constants import DEFAULT_TENANT_ID
-from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id
+from tenants import platform_audit, rules
+from tenants.context import NoTenantContext, current_tenant_id, require_tenant_id, tenant_context
+from tenants.roles import Role
 
 
 class Tenant(models.Model):
@@ -73,20 +78,16 @@ class Tenant(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
 
-    @property
-    def is_default(self) -> bool:
-        return self.pk == DEFAULT_TENANT_ID
-
-    # The status rule lives in tenants.services; forms (clean) and every save call it.
+    # The status rule lives in tenants.rules; forms (clean) and every save call it.
     def clean(self) -> None:
-        from tenants import services
-
-        services.check_status_allowed(self, self.status)
+        rules.check_status_allowed(self, self.status)
+        rules.check_platform_identity(self)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from tenants import services
-
-        services.check_platform_not_suspended(self, self.status)
+        rules.check_platform_not_suspended(self, self.status)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "slug" in update_fields:
+            rules.check_platform_identity(self, using=kwargs.get("using"))
         super().save(*args, **kwargs)
 
 
@@ -157,6 +158,10 @@ class TenantModel(models.Model):
     all_tenants: ClassVar[models.Manager[Any]] = models.Manager()
     objects: ClassVar[TenantManager[Any]] = TenantManager()
 
+    # True for a table the app role may only INSERT into and SELECT from
+    # (tenants.catalog.privileges expects exactly that): a record of history.
+    append_only: ClassVar[bool] = False
+
     class Meta:
         abstract = True
 
@@ -226,29 +231,47 @@ class UserManager(BaseUserManager["User"], TenantManager["User"]):  # type: igno
 class PlatformUserManager(BaseUserManager["User"]):
     """`all_tenants`, the unscoped default manager Django's own code uses.
 
-    createsuperuser calls create_superuser on it: the account is made in the
-    platform tenant (created if missing) through tenants.services.user_create,
-    so the staff rule and per-tenant uniqueness hold there too.
+    create_user is the one place a user row is built, checked and saved:
+    tenants.services.user_create calls it (after validating the password) and so
+    does Django's createsuperuser, whose account is made in the platform tenant.
+    The model holds what every new user must satisfy (full_clean: the field
+    validators and the staff rule; the username unique within its tenant), and
+    a new staff account is recorded in the audit trail in the same transaction.
     """
 
     def create_user(self, username: str, email: str = "", password: str | None = None, **extra: Any) -> User:
-        from tenants import services
-
         using = self.db
-        tenant = extra.pop("tenant", None) or services.platform_tenant(using)
-        return services.user_create(
+        tenant = extra.pop("tenant", None) or Tenant.objects.using(using).get(slug=settings.PLATFORM_TENANT_SLUG)
+        by = extra.pop("by", None)
+        is_superuser = extra.pop("is_superuser", False)
+        user = self.model(
             tenant=tenant,
             username=username,
             email=email or "",
-            password=password,
-            is_staff=extra.pop("is_staff", False),
-            is_superuser=extra.pop("is_superuser", False),
-            check_password=False,  # createsuperuser validated it, or was told to bypass
-            using=using,
+            is_staff=extra.pop("is_staff", False) or is_superuser,
+            is_superuser=is_superuser,
+            **extra,
         )
+        # Uniqueness is checked below, inside the tenant; the tenant is set, not a form field.
+        user.full_clean(exclude=["password", "tenant"], validate_unique=False, validate_constraints=False)
+        user.set_password(password)
+        with transaction.atomic(using=using), tenant_context(tenant, using=using):
+            self.check_username_free(tenant, username)
+            user.save(using=using)
+            if user.is_staff:
+                detail = {"user": username, "is_staff": user.is_staff, "is_superuser": user.is_superuser}
+                platform_audit.record("user.staff", tenant=tenant, detail=detail, by=by, alias=using)
+        return user
 
     def create_superuser(self, username: str, email: str = "", password: str | None = None, **extra: Any) -> User:
         return self.create_user(username, email, password, is_staff=True, is_superuser=True, **extra)
+
+    def check_username_free(self, tenant: Tenant, username: str) -> None:
+        """Usernames are unique within a tenant only (a global index would leak other tenants' names)."""
+        if self.filter(tenant=tenant, username=username).exists():
+            raise ValidationError(
+                {"username": f"Tenant '{tenant.slug}' already has a user '{username}'."}, code="unique"
+            )
 
 
 class User(AbstractBaseUser, TenantModel):
@@ -265,6 +288,9 @@ class User(AbstractBaseUser, TenantModel):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     is_superuser = models.BooleanField(default=False)
+    # What the user may do inside the tenant (tenants.access). The database
+    # default covers rows inserted by SQL that predates roles.
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.TRADER, db_default=Role.TRADER)
     created_at = models.DateTimeField(default=timezone.now)
 
     # As in TenantModel: the unscoped manager first (Django's default), then ours.
@@ -282,25 +308,22 @@ class User(AbstractBaseUser, TenantModel):
             models.UniqueConstraint(fields=["tenant", "username"], name="users_tenant_username_uniq"),
             # The target of every composite (tenant_id, user_id) foreign key.
             models.UniqueConstraint(fields=["tenant", "id"], name="users_tenant_id_id_uniq"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="users_role_valid"),
         ]
 
     def __str__(self) -> str:
         return self.username
 
-    # The staff rule lives in tenants.services; forms (clean) and every save call it.
+    # The staff rule lives in tenants.rules; forms (clean) and every save call it.
     def clean(self) -> None:
-        from tenants import services
-
         if self.tenant_id is not None:
-            services.check_staff_allowed(self._tenant(), is_staff=self.is_staff, is_superuser=self.is_superuser)
+            rules.check_staff_allowed(self._tenant(), is_staff=self.is_staff, is_superuser=self.is_superuser)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from tenants import services
-
         update_fields = kwargs.get("update_fields")
         touches_staff = update_fields is None or {"is_staff", "is_superuser"} & set(update_fields)
         if (self.is_staff or self.is_superuser) and touches_staff and self.tenant_id is not None:
-            services.check_staff_allowed(
+            rules.check_staff_allowed(
                 self._tenant(kwargs.get("using")), is_staff=self.is_staff, is_superuser=self.is_superuser
             )
         super().save(*args, **kwargs)
@@ -316,3 +339,49 @@ class User(AbstractBaseUser, TenantModel):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_active and self.is_staff
+
+
+class AppendOnly(RuntimeError):
+    """A tenant audit event was about to be changed or deleted: history is written once."""
+
+
+class TenantAuditEvent(TenantModel):
+    """One thing that happened inside a tenant, for the tenant's own admins.
+
+    Written only by tenants.tenant_audit.record_event, in the transaction of
+    the change it records; read by GET /api/audit-events/. The app role may
+    only INSERT and SELECT (tenants 0014 grants exactly that), so no request
+    path can rewrite history; save() and delete() refuse too, so the ORM
+    says so before the database does. `actor` is a label, not a key: a
+    user's id as text, `api_key:<id>` or `system`; events outlive users.
+    """
+
+    append_only = True
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    action = models.CharField(max_length=64)
+    actor = models.CharField(max_length=128)
+    target_type = models.CharField(max_length=64, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "audit_events"
+        ordering = ["-created_at", "-id"]
+        indexes = tenant_indexes("audit")
+        verbose_name = "tenant audit event"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_type} {self.target_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnly(f"Tenant audit event {self.pk} is history: it cannot be changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, using=None, keep_parents=False):
+        raise AppendOnly(f"Tenant audit event {self.pk} is history: it cannot be deleted.")
+
+    delete.alters_data = True  # type: ignore[attr-defined]

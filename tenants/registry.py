@@ -14,8 +14,9 @@ import functools
 
 from django.apps import apps
 from django.db import models
+from psycopg import sql
 
-from tenants.models import TenantModel
+from tenants.models import Tenant, TenantModel
 
 
 def tenant_models() -> list[type[TenantModel]]:
@@ -46,3 +47,28 @@ def tenant_models() -> list[type[TenantModel]]:
 def tenant_tables() -> tuple[str, ...]:
     """The tenant tables' names, in foreign-key order (the app registry is fixed once loaded)."""
     return tuple(model._meta.db_table for model in tenant_models())
+
+
+@functools.cache
+def append_only_tables() -> frozenset[str]:
+    """The tenant tables the app role may only INSERT into and SELECT from (TenantModel.append_only)."""
+    return frozenset(model._meta.db_table for model in tenant_models() if model.append_only)
+
+
+def tenant_key(table: str) -> str:
+    """The column that says which tenant a row of `table` is: `id` in the tenants table itself,
+    `tenant_id` in every tenant table. The one answer to "the rows of tenant T in table X"."""
+    return "id" if table == Tenant._meta.db_table else "tenant_id"
+
+
+def tenant_rows_count_sql(table: str) -> sql.Composed:
+    """SELECT count(*) of one tenant's rows (the tenant's id as the one parameter) in `table`."""
+    return sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
+        sql.Identifier(table), sql.Identifier(tenant_key(table))
+    )
+
+
+def tenant_rows(model: type[models.Model], tenant_id: object, *, using: str) -> models.QuerySet:
+    """One tenant's rows of `model` (Tenant: its own row), unscoped: for platform work on `using`."""
+    key = tenant_key(model._meta.db_table)
+    return model._base_manager.using(using).filter(**{"pk" if key == "id" else "tenant_id": tenant_id})

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -88,6 +89,20 @@ def assert_app_role(django_db_setup, django_db_blocker):
         problems = runtime_role_problems("default")
     assert role == APP_ROLE, f"tests must query as {APP_ROLE}, not {role}"
     assert not problems, f"the test connection can get past RLS: {problems}"
+
+
+# make test-citus runs every test marked `citus` (scripts/test-citus.sh). Each
+# test of these directories has the marker, so a new API write or job test runs
+# on the cluster by default; a module elsewhere opts in with pytestmark.
+CITUS_DIRECTORIES = ("trading", "jobs", "citus")
+TESTS_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(TESTS_ROOT).parts
+        if parts and parts[0] in CITUS_DIRECTORIES:
+            item.add_marker(pytest.mark.citus)
 
 
 @pytest.fixture(autouse=True)

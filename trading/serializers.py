@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
@@ -123,6 +124,30 @@ class AgentSignalSerializer(TenantRowSerializer):
     class Meta(TenantRowSerializer.Meta):
         model = models.AgentSignal
         fields = ("id", "tenant_id", "user", "agent_name", "symbol", "signal", "confidence", "rationale", "created_at")
+
+
+def validated_agent_signals(items: object) -> list[dict]:
+    """The request body of POST /api/agent-signals/bulk/, validated as a whole: a JSON list of
+    1..AGENT_SIGNALS_BULK_MAX signals; any invalid item fails the whole request with a 400
+    that names the bad items by their index in the list."""
+    limit = settings.AGENT_SIGNALS_BULK_MAX
+    if not isinstance(items, list):
+        raise serializers.ValidationError({"detail": "Send a JSON list of agent signals."})
+    if not 1 <= len(items) <= limit:
+        raise serializers.ValidationError(
+            {"detail": f"Send between 1 and {limit} agent signals per request, not {len(items)}."}
+        )
+    checked = [AgentSignalSerializer(data=item) for item in items]
+    errors = {str(i): s.errors for i, s in enumerate(checked) if not s.is_valid()}
+    if errors:
+        raise serializers.ValidationError(
+            {
+                "detail": f"{len(errors)} of {len(items)} agent signals are invalid "
+                f"({'item' if len(errors) == 1 else 'items'} {', '.join(errors)}); none was saved.",
+                "errors": errors,
+            }
+        )
+    return [s.validated_data for s in checked]
 
 
 class AgentSignalBulkResultSerializer(serializers.Serializer):

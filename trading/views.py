@@ -6,10 +6,20 @@ manager) and, underneath, from RLS. Another tenant's id is simply not found:
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
+from tenants.access import CHANGE, EXECUTION_STATUSES
 from tenants.http.views import TenantScopedViewSetMixin
+from tenants.tenant_audit import actor_of
 from trading import filters, models, serializers, services
+
+
+class OrderConflict(APIException):
+    """trading.services.OrderNotDeletable as HTTP: the order stays as it is."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "order_not_deletable"
 
 
 class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
@@ -23,11 +33,24 @@ class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
 
 
 class TradeViewSet(TenantRowViewSet):
-    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at range."""
+    """Executed trades of the caller's tenant, newest first. Filters: symbol, side, created_at range.
 
+    Admins and traders book trades; only an admin amends or deletes one, and
+    each amendment or deletion is recorded in the audit log with before and after.
+    """
+
+    access_resource = "trades"  # its rules: tenants/access.py
     queryset = models.Trade.objects.none()
     serializer_class = serializers.TradeSerializer
     filterset_class = filters.TradeFilter
+
+    def perform_update(self, serializer):
+        serializer.instance = services.trade_amend(
+            serializer.instance, serializer.validated_data, actor=actor_of(self.request)
+        )
+
+    def perform_destroy(self, instance):
+        services.trade_delete(instance, actor=actor_of(self.request))
 
 
 class OrderViewSet(TenantRowViewSet):
@@ -35,9 +58,12 @@ class OrderViewSet(TenantRowViewSet):
 
     A limit order needs `limit_price`, a market order has none. Status moves
     new -> partially_filled -> filled, or to cancelled / rejected; only a `new`
-    order may change its terms or be deleted (409 otherwise).
+    order may change its terms or be deleted (409 otherwise). A trader changes
+    or cancels only their own orders while new; only an admin moves an order
+    to partially_filled, filled or rejected (recorded as `order.executed`).
     """
 
+    access_resource = "orders"  # its rules: tenants/access.py
     queryset = models.Order.objects.none()
     serializer_class = serializers.OrderSerializer
     filterset_class = filters.OrderFilter
@@ -51,14 +77,31 @@ class OrderViewSet(TenantRowViewSet):
             queryset = queryset.select_for_update()
         return queryset
 
+    def access_action(self, request):
+        """A change that moves the order to partially_filled, filled or rejected is `execute`."""
+        if self.action in ("update", "partial_update") and isinstance(request.data, dict):
+            if request.data.get("status") in EXECUTION_STATUSES:
+                return "execute"
+            return CHANGE
+        return None
+
+    def perform_update(self, serializer):
+        serializer.instance = services.order_change(
+            serializer.instance, serializer.validated_data, actor=actor_of(self.request)
+        )
+
     def perform_destroy(self, instance):
-        services.order_check_deletable(instance)
+        try:
+            services.order_check_deletable(instance)
+        except services.OrderNotDeletable as refused:
+            raise OrderConflict(str(refused)) from refused
         super().perform_destroy(instance)
 
 
 class PositionViewSet(TenantRowViewSet):
     """Positions of the caller's tenant, one per (user, symbol); a negative quantity is a short."""
 
+    access_resource = "positions"  # its rules: tenants/access.py
     queryset = models.Position.objects.none()
     serializer_class = serializers.PositionSerializer
     filterset_class = filters.PositionFilter
@@ -67,6 +110,7 @@ class PositionViewSet(TenantRowViewSet):
 class PortfolioSnapshotViewSet(TenantRowViewSet):
     """Point-in-time portfolio values of the caller's tenant."""
 
+    access_resource = "portfolio-snapshots"  # its rules: tenants/access.py
     queryset = models.PortfolioSnapshot.objects.none()
     serializer_class = serializers.PortfolioSnapshotSerializer
     filterset_class = filters.PortfolioSnapshotFilter
@@ -75,6 +119,7 @@ class PortfolioSnapshotViewSet(TenantRowViewSet):
 class RiskMetricViewSet(TenantRowViewSet):
     """Risk metrics (VaR, drawdown, ...) of the caller's tenant."""
 
+    access_resource = "risk-metrics"  # its rules: tenants/access.py
     queryset = models.RiskMetric.objects.none()
     serializer_class = serializers.RiskMetricSerializer
     filterset_class = filters.RiskMetricFilter
@@ -83,6 +128,7 @@ class RiskMetricViewSet(TenantRowViewSet):
 class AgentSignalViewSet(TenantRowViewSet):
     """Signals from the tenant's trading agents; confidence between 0 and 1."""
 
+    access_resource = "agent-signals"  # its rules: tenants/access.py
     queryset = models.AgentSignal.objects.none()
     serializer_class = serializers.AgentSignalSerializer
     filterset_class = filters.AgentSignalFilter
@@ -100,6 +146,7 @@ class AgentSignalViewSet(TenantRowViewSet):
     )
     @action(detail=False, methods=["post"], url_path="bulk", filter_backends=[], pagination_class=None)
     def bulk(self, request):
-        created = services.agent_signals_create_bulk(request.data, request.user, self.get_serializer_class())
+        signals = serializers.validated_agent_signals(request.data)
+        created = services.agent_signals_create_bulk(signals, request.user)
         results = self.get_serializer(created, many=True).data
         return Response({"count": len(created), "results": results}, status=status.HTTP_201_CREATED)

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import environ
 import psycopg
-from psycopg import sql
 
-ROOT = Path(__file__).resolve().parents[2]
+import devdb
+
+ROOT = devdb.ROOT
 OUT = ROOT / "bench" / "out"
 DOCS = ROOT / "docs" / "benchmarks"
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-PROTECTED = {"alphapulse", "postgres", "template0", "template1"}
+PROTECTED = devdb.PROTECTED
 
 # Real environment variables win over .env, as in alphapulse/settings.py.
 environ.Env.read_env(ROOT / ".env", overwrite=False)
@@ -53,21 +54,15 @@ def _holds_real_tenants(dbname: str) -> bool:
     if not database_exists(dbname):
         return False
     with psycopg.connect(owner_url(dbname), autocommit=True) as conn:
-        if conn.execute("SELECT to_regclass('public.tenants')").fetchone() == (None,):
-            return False
-        others = "SELECT count(*) FROM tenants WHERE slug NOT LIKE 'bench-%' AND slug <> 'default'"
-        row = conn.execute(others).fetchone()
-        return bool(row and row[0])
+        return devdb.holds_real_tenants(conn)
 
 
 def db_env(dbname: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": app_url(dbname), "MIGRATION_DATABASE_URL": owner_url(dbname), **extra}
+    return devdb.db_env(app_url(dbname), owner_url(dbname), **extra)
 
 
 def manage(dbname: str, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=db_env(dbname, **env), capture_output=True, text=True
-    )
+    result = devdb.manage(PYTHON, db_env(dbname, **env), *args)
     if check and result.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -76,8 +71,14 @@ def manage(dbname: str, *args: str, check: bool = True, **env: str) -> subproces
 def recreate_database(dbname: str) -> None:
     check_own_database(dbname)
     with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        devdb.drop_database(admin, dbname)
+        devdb.create_database(admin, dbname)
+
+
+def drop_database(dbname: str) -> None:
+    check_own_database(dbname)
+    with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
+        devdb.drop_database(admin, dbname)
 
 
 def database_exists(dbname: str) -> bool:

@@ -49,12 +49,12 @@ from django.core.management.base import BaseCommand, CommandError
 from psycopg import sql
 from tqdm import tqdm
 
+import devdb
 from tenants.catalog.servers import Server
 from tenants.constants import TENANT_SETTING
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = "alphapulse_bench"
-PROTECTED_DBS = {"alphapulse", "postgres", "template0", "template1"}
 SYMBOLS = [
     "AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "NFLX", "AMD", "INTC",
     "JPM", "BAC", "GS", "MS", "V", "MA", "KO", "PEP", "XOM", "CVX",
@@ -151,7 +151,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, db_name: str, **options):
         configured = {str(db["NAME"]) for db in settings.DATABASES.values()}
-        if db_name in PROTECTED_DBS | configured or db_name.startswith("test_") or self._holds_real_tenants(db_name):
+        if db_name in devdb.PROTECTED | configured or db_name.startswith("test_") or self._holds_real_tenants(db_name):
             raise CommandError(f"Refusing to rebuild '{db_name}': pick a database of your own.", returncode=2)
         started = time.monotonic()
         self.db_name = db_name
@@ -190,26 +190,17 @@ class Command(BaseCommand):
             if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
                 return False
         with Server.of("owner").connect(db_name, autocommit=True) as conn:
-            if not scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'tenants'"):
-                return False
-            return bool(
-                scalar(conn, "SELECT count(*) FROM tenants WHERE slug NOT LIKE 'bench-%%' AND slug <> 'default'")
-            )
+            return devdb.holds_real_tenants(conn)
 
     def _recreate_database(self) -> None:
-        name = sql.Identifier(self.db_name)
         with Server.of("owner").connect("postgres", autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            devdb.drop_database(admin, self.db_name)
             # template1 carries pg_stat_statements (scripts/db.sh).
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+            devdb.create_database(admin, self.db_name)
         self.stdout.write(f"created database {self.db_name}")
 
     def _env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DATABASE_URL": Server.of("default").url(self.db_name),
-            "MIGRATION_DATABASE_URL": Server.of("owner").url(self.db_name),
-        }
+        return devdb.db_env(Server.of("default").url(self.db_name), Server.of("owner").url(self.db_name))
 
     def _migrate(self) -> None:
         t0 = time.monotonic()

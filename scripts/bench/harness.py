@@ -17,14 +17,13 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
+import devdb
 from bench import loadgen
 from bench.common import (
     ROOT,
@@ -70,14 +69,10 @@ def set_state(db: str, variant: str) -> float:
 def free_port() -> int:
     """A free port on loopback: from BENCH_PORTS ("8130-8139") when set, else any."""
     first, _, last = os.environ.get("BENCH_PORTS", "0-0").partition("-")
-    for port in range(int(first), int(last or first) + 1):
-        with socket.socket() as s:
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise SystemExit(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
+    port = devdb.free_port(HOST, range(int(first), int(last or first) + 1))
+    if port is None:
+        raise SystemExit(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
+    return port
 
 
 class Server:
@@ -217,19 +212,11 @@ def create_twin(db: str, twin: str) -> None:
     """`twin` as a copy of `db` (CREATE DATABASE ... TEMPLATE needs no other session on `db`)."""
     check_own_database(twin)
     with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(twin)))
+        devdb.drop_database(admin, twin)
         for attempt in range(20):
             try:
-                admin.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(twin), sql.Identifier(db))
-                )
+                devdb.create_database(admin, twin, template=db)
                 return
             except psycopg.errors.ObjectInUse:  # an autovacuum worker on the template: wait for it
                 time.sleep(0.5 * (attempt + 1))
     raise SystemExit(f"could not copy {db}: it stays in use")
-
-
-def drop_database(name: str) -> None:
-    check_own_database(name)
-    with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -31,7 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.common import DOCS, OUT, PYTHON, ROOT, check_own_database, database_exists, db_env, median, percentile, say
+from bench.common import (
+    DOCS,
+    OUT,
+    PYTHON,
+    ROOT,
+    check_own_database,
+    database_exists,
+    db_env,
+    drop_database,
+    median,
+    percentile,
+    say,
+)
 from bench.harness import (
     BIG,
     CREATED_SYMBOL,
@@ -40,7 +52,6 @@ from bench.harness import (
     Server,
     build_calls,
     create_twin,
-    drop_database,
     login,
     sample_trade_ids,
     set_state,

@@ -19,31 +19,33 @@ from django.db import DatabaseError, connections
 
 from tenants.catalog.privileges import privilege_problems
 from tenants.constants import BYPASS_ROLE
+from tenants.database.bypass import rls_bypass
 from tenants.registry import tenant_tables
 
-ROLE_SQL = """
-SELECT r.rolname, r.rolsuper, r.rolbypassrls,
-       pg_has_role(current_user, %(bypass)s, 'MEMBER') AS in_bypass,
-       ARRAY(SELECT c.relname::text FROM pg_class c
+# A table's owner is held by FORCE, but owning it means being able to turn RLS off.
+OWNED_SQL = """
+SELECT ARRAY(SELECT c.relname::text FROM pg_class c
               WHERE c.relname = ANY(%(tables)s) AND c.relkind = 'r'
                 AND c.relnamespace = current_schema()::regnamespace
-                AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owned
-FROM pg_roles r WHERE r.rolname = current_user
+                AND pg_has_role(current_user, c.relowner, 'USAGE'))
 """
 
 
 def runtime_role_problems(alias: str = "default") -> list[str]:
     with connections[alias].cursor() as cursor:
-        cursor.execute(ROLE_SQL, {"bypass": BYPASS_ROLE, "tables": list(tenant_tables())})
-        name, is_super, bypassrls, in_bypass, owned = cursor.fetchone()
+        bypass = rls_bypass(cursor)
+        assert bypass is not None  # the connection's own role
+        cursor.execute(OWNED_SQL, {"tables": list(tenant_tables())})
+        (owned,) = cursor.fetchone()
+    name = bypass.role
     problems = []
-    if is_super:
+    if bypass.superuser:
         problems.append(f"role {name} is a superuser")
-    if bypassrls:
+    if bypass.bypassrls:
         problems.append(f"role {name} has BYPASSRLS")
     if owned:
         problems.append(f"role {name} owns tenant tables {', '.join(sorted(owned))}")
-    if in_bypass and settings.RLS_ENABLED:
+    if bypass.in_bypass_role and settings.RLS_ENABLED:
         problems.append(f"role {name} is a member of {BYPASS_ROLE} while RLS_ENABLED is true")
     return problems
 

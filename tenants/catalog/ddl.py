@@ -88,6 +88,46 @@ def run_ddl(schema_editor, statements: Sequence[Statement | tuple[Statement, Par
             time.sleep(min(0.05 * attempt, 1.0))
 
 
+class StatementOperation(Operation):
+    """A migration operation that is a list of SQL statements each way, and no model state change.
+
+    The one statement runner of the migration operations here (privileges,
+    Citus distribution, the platform audit table): subclasses say
+    `forwards_statements()` and `backwards_statements()`; each statement goes
+    through `execute()`, so `sqlmigrate` prints them. `applies_to()` lets an
+    operation skip a database (the Citus ones run on a coordinator only), and
+    `prologue()` adds statements that open either direction.
+    """
+
+    reversible = True
+    reduces_to_sql = True
+
+    def state_forwards(self, app_label, state):
+        pass  # the database only: Django's model state does not change
+
+    def forwards_statements(self) -> list[sql.Composable]:
+        raise NotImplementedError
+
+    def backwards_statements(self) -> list[sql.Composable]:
+        raise NotImplementedError
+
+    def applies_to(self, connection) -> bool:
+        return True
+
+    def prologue(self) -> list[sql.Composable]:
+        return []
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if self.applies_to(schema_editor.connection):
+            for statement in [*self.prologue(), *self.forwards_statements()]:
+                execute(schema_editor, statement)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if self.applies_to(schema_editor.connection):
+            for statement in [*self.prologue(), *self.backwards_statements()]:
+                execute(schema_editor, statement)
+
+
 class TableOperation(Operation):
     """An operation on one table by name, whose database side is our own SQL."""
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from django.db.migrations.operations.base import Operation
 from psycopg import sql
 
-from tenants.catalog.ddl import execute, run_ddl
+from tenants.catalog.ddl import StatementOperation, run_ddl
 from tenants.catalog.rls_operations import EnableTenantRLS
 
 DISTRIBUTION_COLUMN = "tenant_id"
@@ -66,34 +66,14 @@ def is_citus_coordinator(connection) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def execute_statements(schema_editor, statements: Sequence[sql.Composable]) -> None:
-    """Each statement through schema_editor.execute(): printed by sqlmigrate, run by migrate."""
-    for statement in statements:
-        execute(schema_editor, statement)
-
-
-class CitusOperation(Operation):
+class CitusOperation(StatementOperation):
     """Statements that run on a Citus coordinator only; a no-op anywhere else."""
 
-    reduces_to_sql = True
-    reversible = True
+    def applies_to(self, connection) -> bool:
+        return is_citus_coordinator(connection)
 
-    def state_forwards(self, app_label, state):
-        pass  # the database layout only: Django's model state does not change
-
-    def forwards_statements(self) -> list[sql.Composable]:
-        raise NotImplementedError
-
-    def backwards_statements(self) -> list[sql.Composable]:
-        raise NotImplementedError
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if is_citus_coordinator(schema_editor.connection):
-            execute_statements(schema_editor, [SEQUENTIAL, *self.forwards_statements()])
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if is_citus_coordinator(schema_editor.connection):
-            execute_statements(schema_editor, [SEQUENTIAL, *self.backwards_statements()])
+    def prologue(self) -> list[sql.Composable]:
+        return [SEQUENTIAL]
 
 
 class MakeReferenceTable(CitusOperation):
@@ -261,6 +241,33 @@ class AddForeignKeyOnCitus(_ForeignKeyOperation):
 
     def describe(self):
         return f"On a Citus coordinator: add {self.key.name} on {self.key.table} between colocated shards"
+
+
+class AddForeignKeyOffCitus(_ForeignKeyOperation):
+    """A foreign key added where the database is NOT a Citus coordinator.
+
+    For a tenant table created after the layout exists: on a coordinator its
+    key to `tenants` must wait until the table is distributed
+    (AddForeignKeyOnCitus after DistributeTenantTable), because a local table
+    that references a reference table turns into a Citus local table. A
+    database moved onto a cluster later (citus_distribute) arrives with the
+    key: the migration's DropForeignKeyOnCitus takes it off before distributing.
+    """
+
+    def applies_to(self, connection) -> bool:
+        return not is_citus_coordinator(connection)
+
+    def prologue(self) -> list[sql.Composable]:
+        return []
+
+    def forwards_statements(self) -> list[sql.Composable]:
+        return [self.key.add()]
+
+    def backwards_statements(self) -> list[sql.Composable]:
+        return [self.key.drop()]
+
+    def describe(self):
+        return f"Unless on a Citus coordinator: add {self.key.name} on {self.key.table}"
 
 
 class ReshapeTenantPolicies(Operation):

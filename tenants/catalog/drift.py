@@ -192,6 +192,10 @@ def drift_findings(alias: str = OWNER_DATABASE) -> list[Finding]:
         if not differences:
             findings.append(Finding(table, "RLS and policies match the migrations", True))
         findings += [Finding(table, "policy drift", False, difference) for difference in differences]
+    # Triggers, rules, a default tenant, every shard on every worker (issue 20).
+    from tenants.catalog.weakenings import weakening_findings
+
+    findings += weakening_findings(alias)
     for check in _extra_checks:
         findings += check()
     return findings

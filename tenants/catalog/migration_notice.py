@@ -4,10 +4,12 @@
 `BaseCommand.check_migrations()`, which reads django_migrations on the
 `default` connection. Here that is the app role, which holds no privilege on
 django_migrations (tenants.catalog.privileges), so the three commands stopped with
-"permission denied". They cannot be overridden one by one (django.contrib.auth
-and staticfiles come before this app in INSTALLED_APPS, and their commands
-win), so `install()` (TenantsConfig.ready) points the one method at the owner
-connection, which owns the migration history. Same notice, same text.
+"permission denied". `tenants` comes first in INSTALLED_APPS, so its own
+createsuperuser and changepassword do win over django.contrib.auth's, but they
+subclass Django's and inherit the call, and runserver is staticfiles'. Rather
+than override every command that calls it (and every one that will), `install()`
+(TenantsConfig.ready) points the one method at the owner connection, which owns
+the migration history. Same notice, same text.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@
   default privileges), takes TEMP on the database and CREATE on schema public
   from PUBLIC and the app role, then grants exactly SELECT on `tenants` and
   SELECT, INSERT, UPDATE, DELETE on the tenant tables it names.
-- `GrantTenantTablePrivileges`: for every tenant table created after that.
+- `GrantTenantTablePrivileges`: for every tenant table created after that
+  (`append_only=True`: SELECT and INSERT only, for a record of history such
+  as the tenant audit log, which no request may rewrite).
   Default privileges no longer grant anything, so a new table is closed to
   the app role until its migration says otherwise (a platform table stays
   closed); tests/tenants/test_privileges.py fails if a TenantModel table
@@ -25,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.migrations.operations.base import Operation
 from psycopg import sql
 
+from tenants.catalog.ddl import StatementOperation
 from tenants.constants import APP_ROLE, OWNER_ROLE
 
 READ_WRITE = sql.SQL("SELECT, INSERT, UPDATE, DELETE")
+APPEND_ONLY = sql.SQL("SELECT, INSERT")
 
 
 def _database_statement(before: str, after: str) -> sql.Composed:
@@ -40,34 +43,7 @@ def _database_statement(before: str, after: str) -> sql.Composed:
     ).format(sql.Literal(before + " "), sql.Literal(" " + after))
 
 
-class _SQLOperation(Operation):
-    reversible = True
-    reduces_to_sql = True
-
-    def state_forwards(self, app_label, state):
-        pass
-
-    def _run(self, schema_editor, statements: Sequence[sql.Composable]) -> None:
-        connection = schema_editor.connection.connection
-        for statement in statements:
-            schema_editor.execute(statement.as_string(connection))
-
-    def forwards_statements(self) -> list[sql.Composable]:
-        raise NotImplementedError
-
-    def backwards_statements(self) -> list[sql.Composable]:
-        raise NotImplementedError
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        schema_editor.connection.ensure_connection()
-        self._run(schema_editor, self.forwards_statements())
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        schema_editor.connection.ensure_connection()
-        self._run(schema_editor, self.backwards_statements())
-
-
-class RestrictAppRolePrivileges(_SQLOperation):
+class RestrictAppRolePrivileges(StatementOperation):
     def __init__(self, read_only_tables: Sequence[str], tenant_tables: Sequence[str]) -> None:
         self.read_only_tables = list(read_only_tables)
         self.tenant_tables = list(tenant_tables)
@@ -117,22 +93,26 @@ class RestrictAppRolePrivileges(_SQLOperation):
         return "Give the app role exactly SELECT on tenants and read-write on the tenant tables; no TEMP, no CREATE"
 
 
-class GrantTenantTablePrivileges(_SQLOperation):
-    """SELECT, INSERT, UPDATE, DELETE on one new tenant table (never TRUNCATE)."""
+class GrantTenantTablePrivileges(StatementOperation):
+    """SELECT, INSERT, UPDATE, DELETE on one new tenant table (never TRUNCATE);
+    SELECT and INSERT only with `append_only=True`."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, append_only: bool = False) -> None:
         self.table = table
+        self.append_only = append_only
 
     def deconstruct(self):
-        return self.__class__.__qualname__, [self.table], {}
+        return self.__class__.__qualname__, [self.table], {"append_only": True} if self.append_only else {}
 
     def forwards_statements(self) -> list[sql.Composable]:
+        privileges = APPEND_ONLY if self.append_only else READ_WRITE
         return [
-            sql.SQL("GRANT {} ON {} TO {}").format(READ_WRITE, sql.Identifier(self.table), sql.Identifier(APP_ROLE))
+            sql.SQL("GRANT {} ON {} TO {}").format(privileges, sql.Identifier(self.table), sql.Identifier(APP_ROLE))
         ]
 
     def backwards_statements(self) -> list[sql.Composable]:
         return [sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(self.table), sql.Identifier(APP_ROLE))]
 
     def describe(self):
-        return f"Grant the app role read-write on tenant table {self.table}"
+        what = "SELECT and INSERT only" if self.append_only else "read-write"
+        return f"Grant the app role {what} on tenant table {self.table}"

@@ -1,6 +1,6 @@
 """The app role's privileges: what it must hold, what it does hold, and the difference.
 
-The one source of truth for CONTRACT section 3 ("least privilege"). The
+The one source of truth for the app role's least privilege (docs/security.md, section 3). The
 expected set is stated here; the actual set is read from the catalog, for the
 app role and everything it inherits (PUBLIC, roles it is a member of):
 
@@ -13,7 +13,8 @@ app role and everything it inherits (PUBLIC, roles it is a member of):
 - its memberships, its role attributes and its `ALTER ROLE ... SET` settings.
 
 Expected: SELECT on `tenants`; SELECT, INSERT, UPDATE, DELETE on every tenant
-table (the models' TenantModel tables); USAGE on sequences those tables own
+table (the models' TenantModel tables), SELECT and INSERT only on the
+append-only ones (`audit_events`); USAGE on sequences those tables own
 (none today: uuid keys); EXECUTE on the functions the tenant policies call
 (a policy runs with the caller's rights); USAGE on schema public; CONNECT on
 the database; LOGIN and INHERIT; the guard-rail settings and a search_path
@@ -33,15 +34,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.backends.base.base import BaseDatabaseWrapper
 
 from tenants.constants import APP_ROLE, BYPASS_ROLE
-from tenants.registry import tenant_tables
+from tenants.registry import append_only_tables, tenant_tables
 
 # Schemas that belong to PostgreSQL or to Citus's own machinery: their objects
 # carry the ACLs their makers gave them, and are not the project's. CREATE on
-# them is still inspected.
-SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "citus", "citus_internal", "columnar", "columnar_internal")
+# them is still inspected. PostgreSQL's own two by name; Citus's only where the
+# extension really made them (the schema is a member of citus or
+# citus_columnar): skipping them by name alone let a schema anyone called
+# `columnar` on a plain PostgreSQL hide a view granted to PUBLIC.
+BUILTIN_SCHEMAS = ("pg_catalog", "information_schema")
+EXTENSION_SCHEMAS = ("citus", "citus_internal", "columnar", "columnar_internal")
 
 # Objects these extensions install outside their own schemas (Citus 13 puts the
 # view `public.citus_tables`, readable by PUBLIC, in schema public) are the
@@ -53,9 +57,17 @@ _NOT_SYSTEM_EXTENSION_MEMBER = """
                      AND ext.extname = ANY(%(system_extensions)s::text[]))
 """
 
+# `n` is a pg_namespace row: true for PostgreSQL's schemas and the extensions' own.
+_SYSTEM_SCHEMA = """(n.nspname = ANY(%(builtin_schemas)s::text[])
+  OR (n.nspname = ANY(%(extension_schemas)s::text[])
+      AND EXISTS (SELECT 1 FROM pg_depend sd JOIN pg_extension se ON se.oid = sd.refobjid
+                   WHERE sd.classid = 'pg_namespace'::regclass AND sd.objid = n.oid AND sd.deptype = 'e'
+                     AND se.extname = ANY(%(system_extensions)s::text[]))))"""
+
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT", "UPDATE")
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
+APPEND_ONLY = ("SELECT", "INSERT")  # a record of history: written once, never changed (audit_events)
 
 # ALTER ROLE alphapulse_app SET ...: the guard rails scripts/db.sh sets. Values
 # are checked for search_path only (pg_temp last: a temp table can then never
@@ -102,7 +114,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN LATERAL unnest(CASE WHEN c.relkind = 'S' THEN %(sequence_privileges)s::text[]
                                ELSE %(table_privileges)s::text[] END) AS p(priv)
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-  AND n.nspname <> ALL(%(system_schemas)s::text[])
+  AND NOT {system}
   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
   AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(%(role)s, c.oid, p.priv)
            ELSE has_table_privilege(%(role)s, c.oid, p.priv) END
@@ -113,14 +125,14 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN LATERAL aclexplode(a.attacl) acl
-WHERE a.attacl IS NOT NULL AND n.nspname <> ALL(%(system_schemas)s::text[])
+WHERE a.attacl IS NOT NULL AND NOT {system}
   AND (acl.grantee = 0 OR pg_has_role(%(role)s, acl.grantee, 'USAGE'))
 """ + _NOT_SYSTEM_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid")
 _SCHEMAS_SQL = """
 SELECT 'schema', n.nspname, p.priv
 FROM pg_namespace n CROSS JOIN unnest(ARRAY['USAGE', 'CREATE']) AS p(priv)
 WHERE n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
-  AND (p.priv = 'CREATE' OR n.nspname <> ALL(%(system_schemas)s::text[]))
+  AND (p.priv = 'CREATE' OR NOT {system})
   AND has_schema_privilege(%(role)s, n.oid, p.priv)
 """
 _DATABASE_SQL = """
@@ -131,9 +143,23 @@ WHERE has_database_privilege(%(role)s, current_database(), p.priv)
 _FUNCTIONS_SQL = """
 SELECT 'function', p.oid::regprocedure::text, 'EXECUTE'
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname <> ALL(%(system_schemas)s::text[])
+WHERE NOT {system}
   AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
 """ + _NOT_SYSTEM_EXTENSION_MEMBER.format(catalog="pg_proc", oid="p.oid")
+# PostgreSQL's views of other sessions, in pg_catalog (whose objects the
+# queries above skip): PUBLIC may read them by default, and they show every
+# session's statement with its values, every tenant's. scripts/db-common.sh
+# closes them in every database of every node.
+_OTHER_SESSIONS_SQL = """
+SELECT 'table', 'pg_catalog.pg_stat_activity', 'SELECT'
+WHERE has_table_privilege(%(role)s, 'pg_catalog.pg_stat_activity', 'SELECT')
+UNION ALL
+SELECT 'function', p.oid::regprocedure::text, 'EXECUTE'
+FROM pg_proc p
+WHERE p.oid IN ('pg_catalog.pg_stat_get_activity(integer)'::regprocedure,
+                'pg_catalog.pg_stat_get_backend_activity(integer)'::regprocedure)
+  AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
+"""
 _PARAMETERS_SQL = """
 SELECT 'parameter', pa.parname, acl.privilege_type
 FROM pg_parameter_acl pa CROSS JOIN LATERAL aclexplode(pa.paracl) acl
@@ -176,12 +202,16 @@ FROM pg_db_role_setting d CROSS JOIN LATERAL unnest(d.setconfig) AS s(setting)
 WHERE d.setrole = %(role)s::regrole
   AND d.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
 """
+_RELATIONS_SQL, _COLUMNS_SQL, _SCHEMAS_SQL, _FUNCTIONS_SQL = (
+    query.replace("{system}", _SYSTEM_SCHEMA) for query in (_RELATIONS_SQL, _COLUMNS_SQL, _SCHEMAS_SQL, _FUNCTIONS_SQL)
+)
 PRIVILEGE_QUERIES = (
     _RELATIONS_SQL,
     _COLUMNS_SQL,
     _SCHEMAS_SQL,
     _DATABASE_SQL,
     _FUNCTIONS_SQL,
+    _OTHER_SESSIONS_SQL,
     _PARAMETERS_SQL,
     _DEFAULT_PRIVILEGES_SQL,
     _OWNED_SQL,
@@ -196,8 +226,9 @@ SELECT DISTINCT d.refobjid::regprocedure::text
 FROM pg_policy pol
 JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid AND d.refclassid = 'pg_proc'::regclass
 JOIN pg_proc p ON p.oid = d.refobjid JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE pol.polrelid = ANY(%(tables)s::regclass[]) AND n.nspname <> ALL(%(system_schemas)s::text[])
+WHERE pol.polrelid = ANY(%(tables)s::regclass[]) AND NOT {system}
 """
+_POLICY_FUNCTIONS_SQL = _POLICY_FUNCTIONS_SQL.replace("{system}", _SYSTEM_SCHEMA)
 _TENANT_SEQUENCES_SQL = """
 SELECT DISTINCT n.nspname || '.' || s.relname
 FROM pg_depend d
@@ -211,14 +242,15 @@ WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
 def _params(role: str) -> dict[str, Any]:
     return {
         "role": role,
-        "system_schemas": list(SYSTEM_SCHEMAS),
+        "builtin_schemas": list(BUILTIN_SCHEMAS),
+        "extension_schemas": list(EXTENSION_SCHEMAS),
         "system_extensions": list(SYSTEM_EXTENSIONS),
         "table_privileges": list(TABLE_PRIVILEGES),
         "sequence_privileges": list(SEQUENCE_PRIVILEGES),
     }
 
 
-def actual_privileges(connection: BaseDatabaseWrapper, role: str = APP_ROLE) -> set[Privilege]:
+def actual_privileges(connection: Any, role: str = APP_ROLE) -> set[Privilege]:
     """Everything `role` can do here, read from the catalog."""
     found: set[Privilege] = set()
     with connection.cursor() as cursor:
@@ -228,23 +260,27 @@ def actual_privileges(connection: BaseDatabaseWrapper, role: str = APP_ROLE) -> 
     return found
 
 
-def actual_role_settings(connection: BaseDatabaseWrapper, role: str = APP_ROLE) -> dict[str, str]:
+def actual_role_settings(connection: Any, role: str = APP_ROLE) -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(_SETTINGS_SQL, _params(role))
         return {name: value for _, name, value in cursor.fetchall()}
 
 
-def _has_citus(connection: BaseDatabaseWrapper) -> bool:
+def _has_citus(connection: Any) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
         return bool(cursor.fetchone()[0])
 
 
-def expected_privileges(connection: BaseDatabaseWrapper) -> set[Privilege]:
-    """The whole set CONTRACT section 3 allows, in this database."""
+def expected_privileges(connection: Any) -> set[Privilege]:
+    """The whole set least privilege allows, in this database."""
     tables = sorted(tenant_tables())
     expected = {Privilege("table", "public.tenants", "SELECT")}
-    expected |= {Privilege("table", f"public.{table}", p) for table in tables for p in READ_WRITE}
+    expected |= {
+        Privilege("table", f"public.{table}", p)
+        for table in tables
+        for p in (APPEND_ONLY if table in append_only_tables() else READ_WRITE)
+    }
     expected |= {
         Privilege("schema", "public", "USAGE"),
         Privilege("database", "(current)", "CONNECT"),
@@ -263,16 +299,54 @@ def expected_privileges(connection: BaseDatabaseWrapper) -> set[Privilege]:
     return expected
 
 
-def expected_role_settings(connection: BaseDatabaseWrapper) -> set[str]:
+# Citus shards of the tenant tables (and of the reference table `tenants`)
+# present on this node: each carries the grants of its logical table.
+_SHARDS_SQL = """
+SELECT s.logicalrelid::regclass::text, shard_name(s.logicalrelid, s.shardid)
+FROM pg_dist_shard s
+WHERE s.logicalrelid::regclass::text = ANY(%(tables)s)
+  -- present here and visible to this session's catalog reads (Citus hides shards
+  -- from client sessions unless citus.override_table_visibility is off)
+  AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass(shard_name(s.logicalrelid, s.shardid)))
+"""
+
+
+def _qualified(name: str) -> str:
+    return name if "." in name else f"public.{name}"
+
+
+def shard_privileges(connection: Any, expected: set[Privilege]) -> set[Privilege]:
+    """The expected table privileges, repeated for every shard of that table on this node."""
+    if not _has_citus(connection):
+        return set()
+    by_table: dict[str, set[str]] = {}
+    for p in expected:
+        if p.kind == "table":
+            by_table.setdefault(p.target, set()).add(p.privilege)
+    with connection.cursor() as cursor:
+        cursor.execute(_SHARDS_SQL, {"tables": [t.removeprefix("public.") for t in by_table]})
+        shards = cursor.fetchall()
+    return {
+        Privilege("table", _qualified(shard), privilege)
+        for table, shard in shards
+        for privilege in by_table.get(_qualified(table), ())
+    }
+
+
+def expected_role_settings(connection: Any) -> set[str]:
     names = set(EXPECTED_ROLE_SETTINGS)
     if _has_citus(connection):
         names |= set(CITUS_ROLE_SETTINGS)
     return names
 
 
-def privilege_problems(connection: BaseDatabaseWrapper) -> list[str]:
-    """Each difference between the app role's actual and expected rights, named."""
+def privilege_problems(connection: Any) -> list[str]:
+    """Each difference between the app role's actual and expected rights, named.
+
+    `connection`: a Django connection or a psycopg one (a Citus worker's,
+    tenants.catalog.nodes), as any role that may read the catalogs."""
     actual, expected = actual_privileges(connection), expected_privileges(connection)
+    expected |= shard_privileges(connection, expected)
     problems = [f"{APP_ROLE} holds extra privilege: {p}" for p in sorted(actual - expected)]
     problems += [f"{APP_ROLE} lacks privilege: {p}" for p in sorted(expected - actual)]
     role_settings = actual_role_settings(connection)
@@ -288,4 +362,19 @@ def privilege_problems(connection: BaseDatabaseWrapper) -> list[str]:
     search_path = role_settings.get("search_path")
     if search_path is not None and search_path.replace('"', "").replace(" ", "") != PINNED_SEARCH_PATH.replace(" ", ""):
         problems.append(f"{APP_ROLE}'s search_path is {search_path!r}, not {PINNED_SEARCH_PATH!r} (pg_temp last)")
+    return problems
+
+
+def privilege_problems_on_every_node(alias: str) -> list[str]:
+    """privilege_problems() of this database on every node (Citus workers included), each named by node.
+
+    Citus does not propagate every grant and revoke (pg_stat_activity and
+    pg_stat_statements were open on the workers only), and a worker can be
+    changed directly: the coordinator's catalog alone proves nothing about them."""
+    from tenants.catalog.nodes import each_node
+
+    problems = []
+    for label, connection in each_node(alias):
+        found = privilege_problems(connection)
+        problems += [f"on {label}: {problem}" if label.startswith("worker") else problem for problem in found]
     return problems

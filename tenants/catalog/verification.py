@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
-from tenants.catalog.privileges import privilege_problems
+from tenants.catalog.privileges import privilege_problems_on_every_node
 from tenants.constants import (
     APP_ROLE,
     BYPASS_ROLE,
@@ -22,7 +22,8 @@ from tenants.constants import (
     OWNER_DATABASE,
     TENANT_SETTING,
 )
-from tenants.registry import tenant_tables
+from tenants.database.bypass import rls_bypass
+from tenants.registry import tenant_models, tenant_tables
 
 
 @dataclass
@@ -45,11 +46,6 @@ FROM pg_class c
 WHERE c.relname = ANY(%(tables)s) AND c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
 """
 
-APP_ROLE_SQL = """
-SELECT rolsuper, rolbypassrls, pg_has_role(%(app)s, %(bypass)s, 'MEMBER')
-FROM pg_roles WHERE rolname = %(app)s
-"""
-
 
 def rls_findings() -> list[Finding]:
     findings: list[Finding] = []
@@ -58,8 +54,7 @@ def rls_findings() -> list[Finding]:
             TABLE_SECURITY_SQL, {"tables": list(tenant_tables()), "app": APP_ROLE, "isolation": ISOLATION_POLICY}
         )
         rows = {row[0]: row[1:] for row in cursor.fetchall()}
-        cursor.execute(APP_ROLE_SQL, {"app": APP_ROLE, "bypass": BYPASS_ROLE})
-        role = cursor.fetchone()
+        role = rls_bypass(cursor, APP_ROLE)
     for table in tenant_tables():
         if table not in rows:
             findings.append(Finding(table, "table exists", False, "missing"))
@@ -83,13 +78,13 @@ def rls_findings() -> list[Finding]:
     if role is None:
         findings.append(Finding(APP_ROLE, "role exists", False))
     else:
-        is_super, bypassrls, in_bypass = role
         findings += [
-            Finding(APP_ROLE, "not a superuser", not is_super),
-            Finding(APP_ROLE, "no BYPASSRLS", not bypassrls),
-            Finding(APP_ROLE, f"not a member of {BYPASS_ROLE}", not in_bypass),
+            Finding(APP_ROLE, "not a superuser", not role.superuser),
+            Finding(APP_ROLE, "no BYPASSRLS", not role.bypassrls),
+            Finding(APP_ROLE, f"not a member of {BYPASS_ROLE}", not role.in_bypass_role),
         ]
-    problems = privilege_problems(connections[OWNER_DATABASE])
+    # Every node: Citus propagates neither every grant nor a revoke on the catalogs.
+    problems = privilege_problems_on_every_node(OWNER_DATABASE)
     findings += [Finding(APP_ROLE, "holds exactly its least-privilege set", False, p) for p in problems]
     if not problems:
         findings.append(Finding(APP_ROLE, "holds exactly its least-privilege set", True))
@@ -128,7 +123,8 @@ def integrity_counts() -> list[tuple[str, int, int, int]]:
     """Per tenant table: (table, NULL tenant_id rows, orphan rows, rows whose user is in another tenant)."""
     results = []
     with connections[OWNER_DATABASE].cursor() as cursor:
-        for table in tenant_tables():
+        for model in tenant_models():
+            table = model._meta.db_table
             t = sql.Identifier(table)
             query = sql.SQL(
                 "SELECT count(*) FILTER (WHERE x.tenant_id IS NULL), "
@@ -139,7 +135,7 @@ def integrity_counts() -> list[tuple[str, int, int, int]]:
             cursor.execute(query.as_string(cursor.connection))
             nulls, orphans = cursor.fetchone()
             mismatched = 0
-            if table != "users":
+            if any(field.attname == "user_id" for field in model._meta.concrete_fields):
                 # Joined on (tenant_id, user_id): a row whose user is not a user
                 # of its own tenant. A join on user_id alone is not on the
                 # distribution column, which a Citus coordinator refuses.

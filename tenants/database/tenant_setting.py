@@ -1,4 +1,4 @@
-"""The tenant setting on a database connection, and nothing else.
+"""The tenant setting on a database connection: set, read back, and sent with a transaction's first queries.
 
 `app.current_tenant_id` is only ever set with `SET LOCAL`, i.e.
 transaction-locally: it ends with the transaction, so a pooled or persistent
@@ -68,8 +68,21 @@ def open_tenant_transaction(
     set_tenant: bool,
     begin: bool,
     queries: Sequence[Query] = (),
+    read_only: bool = False,
+    read_only_guard: Query | None = None,
 ) -> list[tuple | None]:
     """The opening round trip of a tenant block: [BEGIN,] [SET LOCAL,] then `queries`, one pipeline.
+
+    `read_only` (a top-level block only): `BEGIN READ ONLY`, so PostgreSQL
+    refuses every write of the transaction (SQLSTATE 25006). `read_only_guard`
+    (likewise): a statement sent after `queries` that turns the transaction
+    read-only when its condition holds, with
+    `set_config('transaction_read_only', 'on', true)` (allowed at any point:
+    only the way back to read-write is refused). On a Citus coordinator that
+    statement runs on the worker holding the tenant's rows, whose transaction
+    then refuses every later write of the tenant; the coordinator holds no
+    row the app role may write. A nested block (a savepoint) changes neither:
+    it would leave its outer transaction read-only after it.
 
     Called right after Django entered the block's `atomic` (so Django, and the
     caller's ORM code, see a transaction). Every statement is still its own
@@ -94,25 +107,27 @@ def open_tenant_transaction(
         with raw.pipeline():
             with connection.cursor() as cursor:
                 if begin:
-                    cursor.execute(_begin_statement(raw.isolation_level))
+                    cursor.execute(_begin_statement(raw.isolation_level, read_only))
                 if set_tenant:
                     cursor.execute(set_tenant_sql(tenant_id))
-            for query, params in queries:
+            guard = [read_only_guard] if begin and read_only_guard is not None and not read_only else []
+            for query, params in [*queries, *guard]:
                 cursor = connection.cursor()
                 cursor.execute(query, params)
                 cursors.append(cursor)
         try:
-            return [cursor.fetchone() for cursor in cursors]
+            return [cursor.fetchone() for cursor in cursors][: len(queries)]
         finally:
             for cursor in cursors:
                 cursor.close()
 
 
-def _begin_statement(isolation_level: Any) -> str:
+def _begin_statement(isolation_level: Any, read_only: bool = False) -> str:
     """BEGIN as psycopg itself would send it (with the configured isolation level, if any)."""
-    if isolation_level is None:
-        return "BEGIN"
-    return "BEGIN ISOLATION LEVEL " + isolation_level.name.replace("_", " ")
+    statement = "BEGIN"
+    if isolation_level is not None:
+        statement += " ISOLATION LEVEL " + isolation_level.name.replace("_", " ")
+    return statement + " READ ONLY" if read_only else statement
 
 
 def in_failed_transaction(connection: BaseDatabaseWrapper) -> bool:

@@ -3,6 +3,11 @@
 - Login: `{"tenant": slug, "username", "password"}`. The user lookup runs
   inside the tenant's context, so it is itself under RLS. Every failure gives
   the same 401 message: no oracle for which slugs or usernames exist.
+  The platform tenant (the staff) gets no API tokens at all: its login is
+  refused like a wrong password, after the same password work, and the
+  attempt is announced through Django's `user_login_failed` (platform_ops
+  writes it to the audit trail), so it is no unaudited password oracle for the
+  most powerful accounts.
 - Tokens carry `tenant_id` and `user_id`. Refresh re-checks in the database
   that the tenant is active and the user still active in it (simplejwt alone
   would copy a stale claim into the new access token).
@@ -18,6 +23,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.backends import BaseBackend
+from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
@@ -54,6 +60,14 @@ class TenantLoginSerializer(serializers.Serializer):
     refresh = serializers.CharField(read_only=True)
 
     def validate(self, attrs: dict) -> dict:
+        if attrs["tenant"] == settings.PLATFORM_TENANT_SLUG:
+            User(password="").check_password(attrs["password"])
+            user_login_failed.send(
+                sender=__name__,
+                credentials={"tenant": attrs["tenant"], "username": attrs["username"]},
+                request=self.context.get("request"),
+            )
+            raise AuthenticationFailed(LOGIN_FAILED)
         tenant = _active_tenant(slug=attrs["tenant"])
         if tenant is None:
             # Same work as a real check, so timing does not tell slugs apart.

@@ -12,35 +12,29 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from tenants.constants import BYPASS_ROLE, POLICY_NAMES
+from tenants.constants import POLICY_NAMES
+from tenants.database.bypass import rls_bypass
 from tenants.registry import tenant_tables
 
-RLS_STATE_SQL = """
-SELECT
-    r.rolsuper OR r.rolbypassrls OR pg_has_role(current_user, %(bypass_role)s, 'USAGE') AS can_bypass,
-    (SELECT count(*) FROM pg_class c
-       JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = current_schema() AND c.relname = ANY(%(tables)s)
-        AND c.relrowsecurity AND c.relforcerowsecurity
-        AND (SELECT count(*) FROM pg_policy p
-              WHERE p.polrelid = c.oid AND p.polname = ANY(%(policies)s)) = %(policy_count)s
-    ) AS protected_tables
-FROM pg_roles r WHERE r.rolname = current_user
+PROTECTED_TABLES_SQL = """
+SELECT count(*) FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = current_schema() AND c.relname = ANY(%(tables)s)
+   AND c.relrowsecurity AND c.relforcerowsecurity
+   AND (SELECT count(*) FROM pg_policy p
+         WHERE p.polrelid = c.oid AND p.polname = ANY(%(policies)s)) = %(policy_count)s
 """
 
 
 def rls_state() -> str:
     with connection.cursor() as cursor:
+        bypass = rls_bypass(cursor)
+        can_bypass = bypass is None or bypass.any
         cursor.execute(
-            RLS_STATE_SQL,
-            {
-                "bypass_role": BYPASS_ROLE,
-                "tables": list(tenant_tables()),
-                "policies": list(POLICY_NAMES),
-                "policy_count": len(POLICY_NAMES),
-            },
+            PROTECTED_TABLES_SQL,
+            {"tables": list(tenant_tables()), "policies": list(POLICY_NAMES), "policy_count": len(POLICY_NAMES)},
         )
-        can_bypass, protected_tables = cursor.fetchone()
+        (protected_tables,) = cursor.fetchone()
     enforced = settings.RLS_ENABLED and not can_bypass and protected_tables == len(tenant_tables())
     return "enforced" if enforced else "bypassed"
 

@@ -8,7 +8,12 @@ TenantContextMiddleware
 3. enters tenant_transaction(claimed tenant) with the tenant and user lookups
    riding in its opening round trip: BEGIN, `SET LOCAL
    app.current_tenant_id`, the tenant row, the user row (under RLS), one
-   pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction);
+   pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction).
+   The same trip makes the transaction READ ONLY where the request may not
+   write: `BEGIN READ ONLY` for GET/HEAD/OPTIONS, and for a write, a guard
+   statement that turns it read-only unless the user's role is one that may
+   write through the route (tenants.access): a write that slips past the API
+   check is refused by PostgreSQL (answered 403 by alphapulse.exceptions);
    unknown tenant -> 401, suspended -> 403; a user that is not in the
    claimed tenant -> 401, an inactive one -> 403. Both are read afresh on
    every request, so a suspension or deactivation holds from the next one;
@@ -29,6 +34,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, cast
 
 from django.conf import settings
@@ -43,6 +49,7 @@ from tenants.context import tenant_transaction
 from tenants.database.routers import _staff_request
 from tenants.database.tenant_setting import Query
 from tenants.http.auth import TENANT_CLAIM
+from tenants.http.permissions import WriteGuard, write_guard
 from tenants.http.throttling import LoginThrottle
 from tenants.http.token_checks import checked_token
 from tenants.models import Tenant, User
@@ -59,14 +66,35 @@ class TenantHttpRequest(HttpRequest):
     token_claims: dict[str, Any]
 
 
+class RefusalReason(StrEnum):
+    """Why a request was refused before its view: a bounded code that metrics and logs read.
+
+    The `detail` a client sees is prose and may change; the code does not.
+    """
+
+    NO_CREDENTIALS = "no_credentials"
+    BAD_AUTH_HEADER = "bad_auth_header"
+    TOKEN_REJECTED = "token_rejected"
+    NO_TENANT_CLAIM = "no_tenant_claim"
+    BAD_TENANT_CLAIM = "bad_tenant_claim"
+    UNKNOWN_TENANT = "unknown_tenant"
+    BAD_USER_CLAIM = "bad_user_claim"
+    USER_NOT_IN_TENANT = "user_not_in_tenant"
+    TENANT_SUSPENDED = "tenant_suspended"
+    USER_INACTIVE = "user_inactive"
+
+
 class Refused(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, reason: RefusalReason, detail: str) -> None:
         super().__init__(detail)
         self.status = status
+        self.reason = reason
         self.detail = detail
 
     def response(self) -> JsonResponse:
         response = JsonResponse({"detail": self.detail}, status=self.status)
+        # Read by platform_ops' request middleware for its metrics and log line.
+        response.refusal_reason = self.reason.value  # type: ignore[attr-defined]
         if self.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
@@ -78,31 +106,32 @@ def verified_claims(request: HttpRequest) -> AccessToken:
     if not header:
         raise Refused(
             401,
+            RefusalReason.NO_CREDENTIALS,
             "Authentication credentials were not provided: send 'Authorization: Bearer <access token>'.",
         )
     if scheme not in settings.SIMPLE_JWT["AUTH_HEADER_TYPES"] or not raw.strip():
-        raise Refused(401, "Authorization header must be 'Bearer <access token>'.")
+        raise Refused(401, RefusalReason.BAD_AUTH_HEADER, "Authorization header must be 'Bearer <access token>'.")
     try:
         return checked_token(AccessToken, raw.strip())
     except TokenError as exc:
-        raise Refused(401, f"Token rejected: {exc}") from exc
+        raise Refused(401, RefusalReason.TOKEN_REJECTED, f"Token rejected: {exc}") from exc
 
 
 def claimed_tenant_id(token: AccessToken) -> uuid.UUID:
     claim = token.get(TENANT_CLAIM)
     if not claim:
-        raise Refused(401, "Token has no tenant_id claim.")
+        raise Refused(401, RefusalReason.NO_TENANT_CLAIM, "Token has no tenant_id claim.")
     try:
         return uuid.UUID(str(claim))
     except ValueError as exc:
-        raise Refused(401, "Token's tenant_id claim is not a UUID.") from exc
+        raise Refused(401, RefusalReason.BAD_TENANT_CLAIM, "Token's tenant_id claim is not a UUID.") from exc
 
 
 def claimed_user_id(token: AccessToken) -> uuid.UUID:
     try:
         return uuid.UUID(str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])))
     except ValueError as exc:
-        raise Refused(401, "Token's user_id claim is not a UUID.") from exc
+        raise Refused(401, RefusalReason.BAD_USER_CLAIM, "Token's user_id claim is not a UUID.") from exc
 
 
 def _select_row(model: type[Tenant] | type[User], *where: str) -> str:
@@ -124,6 +153,29 @@ def identity_queries(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[Query]:
     return [(TENANT_ROW_SQL, [tenant_id]), (USER_ROW_SQL, [tenant_id, user_id])]
 
 
+# The transaction turns READ ONLY unless the token's user holds one of the
+# roles that may write through the route (tenants.http.permissions.write_guard).
+# A user row that is missing turns nothing: that request is refused anyway.
+READ_ONLY_GUARD_SQL = (
+    sql.SQL(
+        "SELECT set_config('transaction_read_only', 'on', true) FROM {} WHERE {} = %s AND {} = %s AND {} <> ALL(%s)"
+    )
+    .format(
+        sql.Identifier(User._meta.db_table),
+        sql.Identifier("tenant_id"),
+        sql.Identifier("id"),
+        sql.Identifier("role"),
+    )
+    .as_string(None)
+)
+
+
+def read_only_guard(guard: WriteGuard, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Query | None:
+    if guard.writers is None:
+        return None
+    return (READ_ONLY_GUARD_SQL, [tenant_id, user_id, sorted(guard.writers)])
+
+
 def _instance(model: type[Tenant] | type[User], row: tuple) -> Any:
     names = [field.attname for field in model._meta.concrete_fields]
     return model.from_db(DEFAULT_DB_ALIAS, names, row)
@@ -131,20 +183,20 @@ def _instance(model: type[Tenant] | type[User], row: tuple) -> Any:
 
 def claimed_tenant(row: tuple | None) -> Tenant:
     if row is None:
-        raise Refused(401, "Token's tenant does not exist.")
+        raise Refused(401, RefusalReason.UNKNOWN_TENANT, "Token's tenant does not exist.")
     tenant = _instance(Tenant, row)
     if not tenant.is_active:
-        raise Refused(403, f"Tenant '{tenant.slug}' is suspended.")
+        raise Refused(403, RefusalReason.TENANT_SUSPENDED, f"Tenant '{tenant.slug}' is suspended.")
     return tenant
 
 
 def claimed_user(row: tuple | None) -> User:
     """The token's user, read inside the tenant transaction (so under RLS)."""
     if row is None:
-        raise Refused(401, "Token's user is not a user of its tenant.")
+        raise Refused(401, RefusalReason.USER_NOT_IN_TENANT, "Token's user is not a user of its tenant.")
     user = _instance(User, row)
     if not user.is_active:
-        raise Refused(403, f"User '{user.username}' is inactive.")
+        raise Refused(403, RefusalReason.USER_INACTIVE, f"User '{user.username}' is inactive.")
     return user
 
 
@@ -180,7 +232,13 @@ class TenantContextMiddleware:
     def _as_tenant(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
         token = verified_claims(request)
         tenant_id, user_id = claimed_tenant_id(token), claimed_user_id(token)
-        with tenant_transaction(tenant_id, identity_queries(tenant_id, user_id)) as (_, (tenant_row, user_row)):
+        guard = write_guard(request.method or "GET", request.path_info)
+        with tenant_transaction(
+            tenant_id,
+            identity_queries(tenant_id, user_id),
+            read_only=guard.read_only,
+            read_only_guard=read_only_guard(guard, tenant_id, user_id),
+        ) as (_, (tenant_row, user_row)):
             progress["opened"] = True
             # A Refused leaving the block rolls the transaction back.
             tenant, user = claimed_tenant(tenant_row), claimed_user(user_row)

@@ -1,9 +1,16 @@
-"""The user resource as the API shows it: read-only, never the password, always the caller's tenant
-(the view's queryset is the scoped manager, under RLS)."""
+"""The user resource as the API shows and takes it: never the password or its hash,
+always the caller's tenant (the view's queryset is the scoped manager, under RLS).
+
+The write serializers only shape input; the rules (roles, seats, the last
+admin, password validators) are tenants.services'. A body that names a field
+these do not take (`tenant_id`, `is_staff`, `is_superuser`, `password` on a
+change...) is a 400 naming it: nothing is silently dropped, nothing applied.
+"""
 
 from rest_framework import serializers
 
-from tenants.models import User
+from tenants.models import TenantAuditEvent, User
+from tenants.roles import Role
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -11,5 +18,42 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "tenant_id", "username", "email", "is_active", "created_at"]
+        fields = ["id", "tenant_id", "username", "email", "role", "is_active", "created_at"]
+        read_only_fields = fields
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses fields it does not declare (400), instead of DRF's silent ignoring."""
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {field: "This field cannot be set here." for field in unknown}, code="unknown_field"
+            )
+        return attrs
+
+
+class UserCreateSerializer(StrictInputSerializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, write_only=True, style={"input_type": "password"})
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.TRADER)
+
+
+class UserChangeSerializer(StrictInputSerializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+
+class PasswordChangeSerializer(StrictInputSerializer):
+    old_password = serializers.CharField(max_length=4096, write_only=True, style={"input_type": "password"})
+    new_password = serializers.CharField(max_length=4096, write_only=True, style={"input_type": "password"})
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TenantAuditEvent
+        fields = ["id", "action", "actor", "target_type", "target_id", "details", "created_at"]
         read_only_fields = fields

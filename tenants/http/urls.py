@@ -4,7 +4,7 @@ tenant's users (bearer token; TenantContextMiddleware has set the tenant before 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tenants.http.views import TenantTokenObtainView, TenantTokenRefreshView, UserViewSet
+from tenants.http.views import AuditEventViewSet, TenantTokenObtainView, TenantTokenRefreshView, UserViewSet
 
 auth_urlpatterns = [
     path("token/", TenantTokenObtainView.as_view(), name="token_obtain"),
@@ -13,4 +13,5 @@ auth_urlpatterns = [
 
 _router = SimpleRouter()
 _router.register("users", UserViewSet, basename="user")
+_router.register("audit-events", AuditEventViewSet, basename="audit-event")
 user_urlpatterns = _router.urls

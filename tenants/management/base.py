@@ -7,19 +7,16 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from tenants.constants import OWNER_DATABASE
+from tenants import services
 from tenants.models import Tenant
 
 
 def tenant_by_slug(slug: str) -> Tenant:
-    tenant = Tenant.objects.using(OWNER_DATABASE).filter(slug=slug).first()
-    if tenant is None:
-        raise CommandError(
-            f"No tenant with slug '{slug}'. List them with: manage.py shell -c "
-            '"from tenants.models import Tenant; print([t.slug for t in Tenant.objects.all()])"',
-            returncode=2,
-        )
-    return tenant
+    """tenants.services.tenant_by_slug as a command error (exit 2) on an unknown slug."""
+    try:
+        return services.tenant_by_slug(slug)
+    except services.TenantNotFound as exc:
+        raise CommandError(str(exc), returncode=2) from exc
 
 
 def refused(what: str, exc: ValidationError) -> CommandError:

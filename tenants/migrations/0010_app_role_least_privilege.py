@@ -1,4 +1,4 @@
-"""The app role keeps exactly what the API needs (CONTRACT section 3).
+"""The app role keeps exactly what the API needs (docs/security.md, section 3: least privilege).
 
 Until here it could write `tenants` (DELETE cascaded past RLS), read and
 write Django's sessions, admin log, auth and content-type tables, create temp

@@ -11,12 +11,17 @@ PostgreSQL, pg_stat_activity and pg_stat_statements are closed the same way
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import connection, connections
 from django.db.utils import ProgrammingError
 from psycopg import errors
 
+from tenants.catalog.nodes import worker_addresses
+from tenants.catalog.privileges import privilege_problems_on_every_node
+from tenants.catalog.servers import Server
 from tenants.context import tenant_context
+from tests.support.scratch import citus_sh
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
@@ -82,3 +87,51 @@ def test_another_tenants_session_is_invisible_to_the_app_role_and_visible_to_the
     assert not [query for query in seen_by_app if query and str(user_b.tenant_id) in query]
     assert seen_by_app == []
     assert seen_by_owner == [(b_pid, "idle in transaction")], "operators lost citus_stat_activity"
+
+
+# -- issue 20 item 1: the workers, and a worker added later ------------------------
+
+WORKER_STATEMENTS = [
+    "SELECT query FROM pg_stat_activity",
+    "SELECT * FROM pg_stat_get_activity(NULL)",
+    "SELECT query FROM pg_stat_statements",
+    "SELECT * FROM pg_stat_statements_info",
+]
+
+
+def app_role_on_node(port: int) -> list[str]:
+    """Each of WORKER_STATEMENTS run as the app role directly on a node: the error text, '' if it ran."""
+    app = Server.of("default")
+    outcomes = []
+    with psycopg.connect(
+        host=app.host, port=port, user=app.user, password=app.password, dbname=connection.settings_dict["NAME"]
+    ) as node:
+        node.autocommit = True
+        for statement in WORKER_STATEMENTS:
+            try:
+                node.execute(statement).fetchall()
+                outcomes.append("")
+            except psycopg.errors.InsufficientPrivilege as exc:
+                outcomes.append(str(exc))
+    return outcomes
+
+
+def test_the_app_role_reads_no_sessions_on_any_worker():
+    ports = [port for _, port in worker_addresses("owner")]
+    assert len(ports) >= 2
+    for port in ports:
+        assert all("permission denied" in outcome for outcome in app_role_on_node(port)), port
+
+
+@pytest.mark.slow
+def test_a_worker_added_later_is_closed_and_checked():
+    """scripts/citus.sh add-worker closes the statistics there too, and the privilege check reads it."""
+    port = int(Server.of("owner").port) + 7
+    citus_sh("add-worker", str(port), connection.settings_dict["NAME"])
+    try:
+        assert port in [p for _, p in worker_addresses("owner")]
+        assert all("permission denied" in outcome for outcome in app_role_on_node(port))
+        problems = privilege_problems_on_every_node("owner")
+        assert problems == [], "\n".join(problems)
+    finally:
+        citus_sh("remove-worker", str(port))

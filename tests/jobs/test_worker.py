@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from celery.signals import before_task_publish
 
 from alphapulse.celery import app as celery_app
-from jobs.tasks import fan_out, portfolio_snapshot
-from jobs.tenant_tasks import SIGNATURE_HEADER, TENANT_HEADER, header_signature
+from jobs.tasks import fan_out, portfolio_snapshot, risk_metrics
+from jobs.tenant_tasks import SENT_AT_HEADER, SIGNATURE_HEADER, TENANT_HEADER, message_signature
 from tenants.constants import APP_ROLE
 from tenants.context import NoTenantContext, tenant_context
 from tests.jobs.probes import probe_platform, probe_tenant
@@ -69,15 +70,86 @@ def test_a_forged_or_edited_tenant_header_is_refused(jobs_db, worker):
     acme, globex = jobs_db.tenant_ids["acme"], jobs_db.tenant_ids["globex"]
     forged = celery_app.send_task("tests.probe_tenant", headers={TENANT_HEADER: globex})
     task_id = str(uuid.uuid4())
+    sent_at = "2026-12-01T00:00:00+00:00"
     edited = celery_app.send_task(
         "tests.probe_tenant",
         task_id=task_id,
         # acme's valid signature, with globex put in the tenant header
-        headers={TENANT_HEADER: globex, SIGNATURE_HEADER: header_signature(task_id, acme)},
+        headers={
+            TENANT_HEADER: globex,
+            SENT_AT_HEADER: sent_at,
+            SIGNATURE_HEADER: message_signature("tests.probe_tenant", task_id, 0, acme, [], {}, sent_at),
+        },
     )
     for result in (forged, edited):
-        with pytest.raises(Exception, match="Refusing the task's tenant header: its signature does not match"):
+        with pytest.raises(Exception, match="Refusing the task message: its signature does not match"):
             result.get(timeout=WAIT)
+
+
+# -- issue 20 item 5: the whole message is signed, consumed once --------------------
+
+
+def genuine_message(send) -> dict:
+    """The headers a genuine send put on the wire (captured as Celery publishes it)."""
+    captured: dict = {}
+
+    def capture(sender=None, headers=None, **kwargs):
+        captured.update(headers or {})
+
+    before_task_publish.connect(capture, weak=False)
+    try:
+        result = send()
+    finally:
+        before_task_publish.disconnect(capture)
+    return {
+        "result": result,
+        "id": captured["id"],
+        "headers": {k: captured[k] for k in captured if k.startswith("alphapulse_")},
+    }
+
+
+def test_a_genuine_message_resent_with_other_arguments_or_onto_another_task_is_refused(jobs_db, worker):
+    acme = jobs_db.tenant_ids["acme"]
+    with tenant_context(acme):
+        genuine = genuine_message(lambda: portfolio_snapshot.delay("2026-11-20T06:00:00+00:00"))
+    genuine["result"].get(timeout=WAIT)
+    # The same id and headers each time; the previous result is forgotten first, so each
+    # get() waits for this message's own outcome.
+    for name, args, kwargs in (
+        ("jobs.portfolio_snapshot", ["2026-01-01T06:00:00+00:00"], {}),
+        ("jobs.risk_metrics", ["2026-11-20T06:00:00+00:00"], {"window_days": 3650}),
+    ):
+        genuine["result"].forget()
+        tampered = celery_app.send_task(
+            name, args=args, kwargs=kwargs, task_id=genuine["id"], headers=genuine["headers"]
+        )
+        with pytest.raises(Exception, match="Refusing the task message: its signature does not match"):
+            tampered.get(timeout=WAIT)
+    with jobs_db.owner() as owner:
+        made = owner.execute("SELECT count(*) FROM portfolio_snapshots WHERE taken_at = '2026-01-01T06:00:00+00:00'")
+        assert made.fetchone()[0] == 0
+    assert risk_metrics.name == "jobs.risk_metrics"
+
+
+def test_a_consumed_message_sent_again_is_refused(jobs_db, worker):
+    with tenant_context(jobs_db.tenant_ids["globex"]):
+        genuine = genuine_message(lambda: probe_tenant.delay())
+    assert genuine["result"].get(timeout=WAIT)["context"] == jobs_db.tenant_ids["globex"]
+    replay_id = genuine["id"]
+    genuine["result"].forget()
+    replay = celery_app.send_task("tests.probe_tenant", task_id=replay_id, headers=genuine["headers"])
+    with pytest.raises(Exception, match=f"message {replay_id} \\(retry 0\\) already ran"):
+        replay.get(timeout=WAIT)
+
+
+def test_an_unsigned_fan_out_is_refused(jobs_db, worker):
+    """A hand-pushed jobs.fan_out made every tenant write snapshots at a chosen date."""
+    pushed = celery_app.send_task("jobs.fan_out", args=["portfolio_snapshot", "2020-01-01T00:00:00+00:00"])
+    with pytest.raises(Exception, match="Refusing the task message"):
+        pushed.get(timeout=WAIT)
+    with jobs_db.owner() as owner:
+        made = owner.execute("SELECT count(*) FROM portfolio_snapshots WHERE taken_at = '2020-01-01T00:00:00+00:00'")
+        assert made.fetchone()[0] == 0
 
 
 def test_a_tenant_in_the_arguments_is_no_tenant_at_all(jobs_db, worker):
@@ -179,7 +251,7 @@ def test_run_tenant_job_risk_metrics_for_all_from_each_tenants_own_history(jobs_
     ("args", "message"),
     [
         (("nope", "--all"), "Unknown job 'nope': choose one of portfolio_snapshot, risk_metrics."),
-        (("risk_metrics", "--tenant", "nosuch"), "Tenant 'nosuch' does not exist."),
+        (("risk_metrics", "--tenant", "nosuch"), "No tenant with slug 'nosuch'."),
         (("risk_metrics", "--tenant", "acme", "--as-of", "yesterday"), "is not an ISO date-time"),
     ],
 )

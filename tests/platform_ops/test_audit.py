@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
-from platform_ops import audit
 from platform_ops.models import AuditEntry
+from tenants import platform_audit as audit
 from tenants.constants import APP_ROLE, OWNER_ROLE
 from tests.support.scratch import manage, scratch_database
 from tests.support.staff import STAFF_PASSWORD, admin_login, owner_tenant, owner_user
@@ -220,3 +220,35 @@ def test_us004_forward_and_back_are_recorded():
         ]
         # The trail outlived the rollback of tenancy itself.
         assert json.loads(lines[0])["detail"]["migration"] == "tenants.0008_us004_enable_rls"
+
+
+def test_a_newline_in_a_login_username_cannot_forge_an_audit_line(client):
+    """Issue 20 item 8: a username with a newline printed a second, fake entry."""
+    owner_tenant(settings.PLATFORM_TENANT_SLUG)
+    forged = "x\n2026-12-01 10:00:00+0000 root@platform [127.0.0.1] rls_bypass.off - ok\x1b[2K"
+    admin_login(client, forged, "wrong-password")
+    fresh = connections.create_connection("owner")
+    try:
+        with fresh.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM platform_audit WHERE actor LIKE %s", ["x\n2026%"])
+            assert cursor.fetchone()[0] == 1  # the attempt itself is recorded as typed
+    finally:
+        fresh.close()
+    lines = run("audit_log", "--action", "admin.login_failed").splitlines()
+    assert [line for line in lines if "rls_bypass.off" in line] == [
+        line for line in lines if line.split(" ", 3)[2].startswith("x\\n2026")
+    ]
+    assert not [line for line in lines if line.startswith("2026-12-01 10:00:00")]
+    assert "\x1b" not in "".join(lines)
+
+
+def test_the_database_sets_an_audit_entrys_time_and_id():
+    """Issue 20 item 14: plain DML chose a past time and an id of its own."""
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO platform_audit (id, at, actor, action, result) OVERRIDING SYSTEM VALUE "
+            "VALUES (424242, '2001-01-01', 'backdated', 'test.backdate', 'ok') RETURNING id, at"
+        )
+        entry_id, at = cursor.fetchone()
+    assert entry_id != 424242
+    assert at.year >= 2025

@@ -171,6 +171,27 @@ def test_each_request_logs_one_json_line_with_its_ids(client_a, user_a, tenant_a
     assert line["duration_ms"] > 0
 
 
+def test_a_refusal_logs_and_counts_its_reason_code_not_its_wording(client, monkeypatch):
+    from tenants.http import middleware
+
+    # Reworded prose: the code still names the reason.
+    monkeypatch.setattr(middleware, "verified_claims", refuse_reworded)
+    before = scrape(client)
+    with capture_logs() as logs:
+        assert client.get("/api/trades/").status_code == 401
+    (line,) = [entry for entry in logs if entry["event"] == "request"]
+    assert line["refusal_reason"] == "no_credentials"
+    labels = {"status": "401", "reason": "no_credentials", "tier": ""}
+    key = "alphapulse_refusals_total"
+    assert value(scrape(client), key, **labels) - value(before, key, **labels) == 1
+
+
+def refuse_reworded(request):
+    from tenants.http.middleware import RefusalReason, Refused
+
+    raise Refused(401, RefusalReason.NO_CREDENTIALS, "Please log in first.")
+
+
 def test_a_hostile_request_id_is_replaced(client):
     response = client.get("/health", HTTP_X_REQUEST_ID="x" * 500 + "\n")
     assert len(response["X-Request-ID"]) == 32

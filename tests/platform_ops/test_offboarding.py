@@ -151,3 +151,77 @@ def test_the_admin_action_runs_the_same_service(demo, client, tmp_path):
     assert not Tenant.objects.using("owner").filter(pk=acme.pk).exists()
     started = AuditEntry.objects.using("owner").get(tenant_id=acme.pk, action="tenant.offboard.started")
     assert started.actor == f"root@{settings.PLATFORM_TENANT_SLUG}"
+
+
+# -- issue 20: who may offboard, and no half tenants ---------------------------
+
+
+def test_plain_staff_cannot_offboard_from_the_admin(demo, client, tmp_path):
+    """Item 2: the action needs a superuser; a plain staff user's POST deletes nothing."""
+    owner_user(demo[settings.PLATFORM_TENANT_SLUG], "staff", is_staff=True)
+    assert admin_login(client, "staff").status_code == 302
+    acme = demo["acme"]
+    before = live_counts(acme)
+    changelist = client.get("/admin/tenants/tenant/")
+    assert b'value="offboard"' not in changelist.content
+    form = {"action": "offboard", "_selected_action": [str(acme.pk)], "apply": "1", "confirm_slug": "acme"}
+    client.post("/admin/tenants/tenant/", {**form, "reason": "no export"}, follow=True)
+    path = export_tenant(acme, tmp_path / "acme").path
+    client.post("/admin/tenants/tenant/", {**form, "export_path": str(path)}, follow=True)
+    acme.refresh_from_db(using="owner")
+    assert acme.status == "active" and live_counts(acme) == before
+
+
+def test_the_admin_offboards_from_a_verified_export_only(demo, client):
+    """Item 2: a reason instead of an export is the command's escape hatch, not the admin's."""
+    owner_user(demo[settings.PLATFORM_TENANT_SLUG], "root", is_staff=True, is_superuser=True)
+    assert admin_login(client, "root").status_code == 302
+    acme = demo["acme"]
+    before = live_counts(acme)
+    form = {"action": "offboard", "_selected_action": [str(acme.pk)], "apply": "1", "confirm_slug": "acme"}
+    response = client.post("/admin/tenants/tenant/", {**form, "reason": "contract ended"}, follow=True)
+    assert b"verified export only" in response.content
+    acme.refresh_from_db(using="owner")
+    assert acme.status == "active" and live_counts(acme) == before
+    assert not AuditEntry.objects.using("owner").filter(tenant_id=acme.pk, action="tenant.offboard.started").exists()
+
+
+def interrupted(acme, path) -> None:
+    """Offboard until the first table is done, then fail (as a lock held on users did)."""
+    first = None
+
+    def stop_at_second_table(table: str, deleted: int) -> None:
+        nonlocal first
+        first = first or table
+        if table != first:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        offboard_tenant(acme, export_path=path, batch_size=1000, progress=stop_at_second_table)
+
+
+def test_a_tenant_with_an_unfinished_offboarding_cannot_be_activated(demo, tmp_path):
+    """Item 6: set_tenant_status active succeeded and its users logged in to an empty firm."""
+    acme = demo["acme"]
+    interrupted(acme, export_tenant(acme, tmp_path / "acme").path)
+    with pytest.raises(CommandError, match="unfinished offboarding"):
+        run("set_tenant_status", "acme", "active")
+    assert Tenant.objects.using("owner").get(pk=acme.pk).status == "suspended"
+
+
+def test_resuming_rechecks_the_export_against_what_is_left(demo, tmp_path):
+    """Item 6: rows written after the interruption are not deleted unexported."""
+    acme = demo["acme"]
+    path = export_tenant(acme, tmp_path / "acme").path
+    interrupted(acme, path)
+    with tenant_context(acme, using="owner"):
+        user = User.objects.using("owner").first()
+        Trade(tenant=acme, user=user, symbol="NEW", side="buy", quantity=1, price=1).save(using="owner")
+    before = live_counts(acme)
+    with pytest.raises(OffboardingRefused, match="rows changed since the export"):
+        offboard_tenant(acme, export_path=path)
+    assert live_counts(acme) == before
+    other = export_tenant(demo["acme"], tmp_path / "acme-again").path
+    with pytest.raises(OffboardingRefused, match="not the export this offboarding started with"):
+        offboard_tenant(acme, export_path=other)
+    assert live_counts(acme) == before

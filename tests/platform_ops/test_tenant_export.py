@@ -82,6 +82,16 @@ def test_the_export_is_a_readable_directory_with_a_manifest(exported):
     assert not exported.with_name("acme.partial").exists()
 
 
+def test_the_export_is_readable_by_its_owner_only(source_db, tmp_path):
+    """Issue 20 item 9: 0755/0644 under the default umask, password hashes included."""
+    path = tmp_path / "private"
+    manage(source_db, "export_tenant", "acme", "--output", str(path))
+    assert path.stat().st_mode & 0o777 == 0o700
+    files = sorted(path.iterdir())
+    assert "users.ndjson" in [f.name for f in files]
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: 0o600 for f in files}
+
+
 def test_round_trip_preserves_every_row_of_every_table(source_db, exported):
     out = run("import_tenant", str(exported))
     manifest = verify_export(exported)

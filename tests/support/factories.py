@@ -19,6 +19,7 @@ from psycopg import sql
 
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
+from tenants.roles import Role
 from trading import models as trading
 
 
@@ -116,6 +117,9 @@ class UserFactory(TenantRowFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = "correct-horse-battery-staple"
+    # Admins by default, as every user became on the upgrade to roles: suites
+    # about isolation act with every right; the role suites pass role=.
+    role = Role.ADMIN
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):

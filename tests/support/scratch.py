@@ -4,7 +4,6 @@ runs (migrations, backups): created by the owner role, dropped afterwards."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,11 +17,11 @@ import httpx
 import psycopg
 import pytest
 import redis
-from psycopg import sql
 
+from scripts import devdb
 from tenants.catalog.servers import Server
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = devdb.ROOT
 # make test-citus: the suite runs against the Citus cluster of scripts/citus.sh.
 # A database there exists on every node, with citus in each and the nodes
 # registered in it, which only the cluster's superuser can do: the script does.
@@ -48,7 +47,7 @@ def create_database(name: str) -> None:
         citus_sh("createdb", name)
         return
     with connect("owner", "postgres") as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        devdb.create_database(admin, name)
 
 
 def drop_database(name: str) -> None:
@@ -56,7 +55,7 @@ def drop_database(name: str) -> None:
         citus_sh("dropdb", name)
         return
     with connect("owner", "postgres") as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        devdb.drop_database(admin, name)
 
 
 @contextmanager
@@ -70,23 +69,11 @@ def scratch_database(prefix: str = "alphapulse_scratch") -> Iterator[str]:
 
 
 def db_env(dbname: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": url("default", dbname),
-        "MIGRATION_DATABASE_URL": url("owner", dbname),
-        **extra,
-    }
+    return devdb.db_env(url("default", dbname), url("owner", dbname), **extra)
 
 
 def manage(dbname: str, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=db_env(dbname, **env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = devdb.manage(sys.executable, db_env(dbname, **env), *args, timeout=300)
     if check and result.returncode != 0:
         pytest.fail(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -102,9 +89,9 @@ def script(path: str, check: bool = True, **env: str) -> subprocess.CompletedPro
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    port = devdb.free_port()
+    assert port is not None  # port 0: the system always has one
+    return port
 
 
 @contextmanager

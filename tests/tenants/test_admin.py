@@ -162,6 +162,7 @@ def user_form(tenant: Tenant, **overrides) -> dict:
         "tenant": str(tenant.pk),
         "username": "dana",
         "email": "dana@example.com",
+        "role": "viewer",
         "is_active": "on",
         "password1": "a-long-enough-password",
         "password2": "a-long-enough-password",
@@ -177,6 +178,7 @@ def test_create_a_user_in_a_chosen_tenant_with_a_password(staff_client):
     assert dana.tenant_id == acme.pk
     assert dana.check_password("a-long-enough-password")
     assert not dana.is_staff
+    assert dana.role == "viewer"
 
 
 def test_user_form_errors_write_nothing(staff_client):
@@ -210,7 +212,26 @@ def test_deactivate_action_and_user_filter_by_tenant(staff_client):
 
 
 def change_form(user: User, **overrides) -> dict:
-    return {"email": user.email, "is_active": "on", "new_password": "", **overrides}
+    return {"email": user.email, "role": user.role, "is_active": "on", "new_password": "", **overrides}
+
+
+def test_role_change_in_the_admin_keeps_the_last_admin_and_is_audited(super_client, platform):
+    from tenants.context import tenant_context
+    from tenants.models import TenantAuditEvent
+
+    acme = owner_tenant("acme")
+    alice, arthur = owner_user(acme, "alice", role="admin"), owner_user(acme, "arthur", role="trader")
+    refused = super_client.post(f"/admin/tenants/user/{alice.pk}/change/", change_form(alice, role="viewer"))
+    assert refused.status_code == 200 and b"last active admin" in refused.content
+    alice.refresh_from_db(using=OWNER)
+    assert alice.role == "admin"
+    done = super_client.post(f"/admin/tenants/user/{arthur.pk}/change/", change_form(arthur, role="admin"))
+    assert done.status_code == 302
+    arthur.refresh_from_db(using=OWNER)
+    assert arthur.role == "admin"
+    with tenant_context(acme, using=OWNER):
+        event = TenantAuditEvent.objects.using(OWNER).get()
+    assert (event.action, event.actor, event.details["after"]) == ("user.changed", "system", {"role": "admin"})
 
 
 def test_only_superusers_can_grant_staff(staff_client, super_client, platform):
@@ -368,3 +389,38 @@ def test_admin_login_shares_the_login_rate_limit(client, staff, settings):
     assert codes == [200] * 5  # the form again, with its error
     refused = admin_login(client, "staff")  # even the right password, until the window ends
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+
+
+# -- issue 20: the platform tenant's identity; common passwords ----------------
+
+
+def test_staff_cannot_rename_the_platform_tenant(staff_client, platform):
+    """Item 3: a rename locked every staff account out at once."""
+    page = staff_client.get(f"/admin/tenants/tenant/{platform.pk}/change/")
+    assert b'name="slug"' not in page.content
+    staff_client.post(
+        f"/admin/tenants/tenant/{platform.pk}/change/",
+        {"name": "Renamed", "slug": "renamed", "subscription_tier": platform.subscription_tier, "status": "active"},
+    )
+    platform.refresh_from_db(using=OWNER)
+    assert platform.slug == settings.PLATFORM_TENANT_SLUG
+    assert admin_login(staff_client, "staff").status_code == 302
+
+
+def test_no_path_renames_the_platform_tenant_or_gives_its_slug_away(platform):
+    from django.core.exceptions import ValidationError
+
+    platform.slug = "renamed"
+    with pytest.raises(ValidationError, match="cannot change"):
+        platform.save(using=OWNER)
+    platform.refresh_from_db(using=OWNER)
+    assert platform.slug == settings.PLATFORM_TENANT_SLUG
+
+
+@pytest.mark.parametrize("password", ["password", "12345678", "qwertyuiop"])
+def test_common_numeric_and_similar_passwords_are_refused_in_the_admin(staff_client, password):
+    """Item 15: only the minimum length was checked."""
+    acme = owner_tenant("acme")
+    response = staff_client.post("/admin/tenants/user/add/", user_form(acme, password1=password, password2=password))
+    assert response.status_code == 200
+    assert not User.all_tenants.using(OWNER).filter(tenant=acme).exists()

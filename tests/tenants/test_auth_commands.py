@@ -127,3 +127,12 @@ def test_changepassword_without_a_tenant_when_the_name_is_unique(monkeypatch):
 def test_changepassword_unknown_user_is_a_clear_error(two_alices, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("changepassword", *args, stdout=StringIO())
+
+
+@pytest.mark.parametrize("password", ["password", "12345678", "12345678901234"])
+def test_commands_refuse_common_and_numeric_passwords(password):
+    """Issue 20 item 15: Django's four validators, wherever a password is set."""
+    services.tenant_create(slug="acme", name="Acme")
+    with pytest.raises(CommandError, match="too common|entirely numeric"):
+        call_command("create_tenant_user", "acme", "dana", "--password", password, stdout=StringIO())
+    assert not services.users_named("dana", using=OWNER)

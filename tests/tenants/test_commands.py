@@ -40,6 +40,7 @@ def test_create_tenant_prints_its_id_and_applies_the_tier():
         (["create_tenant_user", "default", "alice", "--password", "short"], "too short"),
         (["create_tenant_user", "default", "eve", "--password", "long-enough-pw", "--staff"], "can be staff"),
         (["create_tenant_user", "default", "eve", "--password", "long-enough-pw", "--superuser"], "can be staff"),
+        (["create_tenant_user", "default", "eve", "--password", "long-enough-pw", "--role", "root"], "Unknown role"),
     ],
 )
 def test_bad_arguments_are_clear_errors(args, message):
@@ -103,7 +104,8 @@ def test_load_demo_is_idempotent():
         from trading.models import Trade
 
         assert Trade.objects.using("owner").count() == 50
-        assert set(User.objects.using("owner").values_list("username", flat=True)) == {"alice", "arthur"}
+        roles = dict(User.objects.using("owner").values_list("username", "role"))
+        assert roles == {"alice": "admin", "arthur": "trader", "ava": "viewer"}
 
 
 def test_every_project_command_documents_its_exit_status():
@@ -131,3 +133,24 @@ def test_database_means_a_django_alias_and_database_names_have_their_own_flag():
             if "--database" in action.option_strings:
                 assert action.choices is None or set(action.choices) >= {"default", "owner"}, name
                 assert action.default in ("default", "owner"), name
+
+
+def test_create_tenant_user_sets_the_role_and_records_it():
+    from tenants.models import TenantAuditEvent
+
+    run("create_tenant", "acme", "--name", "Acme")
+    user_id = uuid.UUID(run("create_tenant_user", "acme", "vic", "--password", "long-enough-pw", "--role", "viewer"))
+    acme = Tenant.objects.using("owner").get(slug="acme")
+    with tenant_context(acme, using="owner"):
+        assert User.objects.using("owner").get(pk=user_id).role == "viewer"
+        event = TenantAuditEvent.objects.using("owner").get(action="user.created")
+    assert (event.actor, event.target_id, event.details["role"]) == ("system", str(user_id), "viewer")
+
+
+def test_create_tenant_user_past_the_seats_is_refused():
+    run("create_tenant", "tiny", "--name", "Tiny", "--tier", "free")
+    for name in ("u1", "u2", "u3"):
+        run("create_tenant_user", "tiny", name, "--password", "long-enough-pw")
+    with pytest.raises(CommandError, match="all the seats of its free tier") as refused:
+        run("create_tenant_user", "tiny", "u4", "--password", "long-enough-pw")
+    assert refused.value.returncode == 2

@@ -1,15 +1,17 @@
-"""The import boundaries that keep `tenants/` in its rooms.
+"""The import boundaries that keep the house one-way. No exceptions are declared.
 
 - `tenants` is the platform every app stands on, so it never imports the apps built on it
-  (`trading`, `jobs`): adding a domain table or a job must not touch the tenancy code.
-- The one exception is the audit trail: the operator surfaces (`tenants/admin.py` and the
-  management commands) record what an operator did through `platform_ops`; nothing else in
-  `tenants` may import `platform_ops`, so the models, the tenant setting and the request edge
-  stay free of it.
-- `tenants/database/` (the tenant setting, routers, bulk) and `tenants/catalog/` (RLS operations,
-  checks, backups) run in migrations, management commands and Celery workers, where there is no
-  request: they never import the HTTP edge (`tenants/http/`, DRF, simplejwt, drf-spectacular) or
-  the admin.
+  (`trading`, `jobs`, `platform_ops`): adding a domain table, a job or an operations tool must
+  not touch the tenancy code. The platform audit recorder lives in tenants
+  (`tenants/platform_audit.py`), so the tenant services record their own changes.
+- `tenants/database/` (the tenant setting, routers, bulk) is the ground floor under the core:
+  it never imports the core (models, context, services, registry) nor the catalog machinery
+  above it (`tenants/catalog/`).
+- `tenants/database/` and `tenants/catalog/` (RLS operations, checks, backups) run in
+  migrations, management commands and Celery workers, where there is no request: they never
+  import the HTTP edge (`tenants/http/`, DRF, simplejwt, drf-spectacular) or the admin.
+- A model never imports a service: services stand on the models (service -> model ->
+  full_clean()); the rules both need live in a rules module (`tenants/rules.py`).
 
 Imports are read from the syntax tree, so an import inside a function counts as much as one at the
 top of a module, and so do dotted paths written as strings (settings-style `import_string`).
@@ -24,9 +26,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-APPS_BUILT_ON_TENANTS = ("trading", "jobs")
-OPERATIONS_APP = ("platform_ops",)
-OPERATOR_SURFACES = ("tenants/admin.py", "tenants/management/")
+APPS_BUILT_ON_TENANTS = ("trading", "jobs", "platform_ops")
+CORE_AND_CATALOG = (
+    "tenants.models",
+    "tenants.context",
+    "tenants.services",
+    "tenants.registry",
+    "tenants.rules",
+    "tenants.platform_audit",
+    "tenants.catalog",
+)
+SERVICES = tuple(f"{app}.services" for app in ("tenants", "trading", "jobs", "platform_ops"))
 HTTP_EDGE = (
     "tenants.http",
     "tenants.admin",
@@ -36,12 +46,13 @@ HTTP_EDGE = (
     "django.contrib.admin",
 )
 
-# (package whose modules are checked, module prefixes they must not import, paths exempted)
+# (package or module file whose imports are checked, module prefixes they must not import)
 BOUNDARIES = [
-    ("tenants", APPS_BUILT_ON_TENANTS, ()),
-    ("tenants", OPERATIONS_APP, OPERATOR_SURFACES),
-    ("tenants/database", HTTP_EDGE, ()),
-    ("tenants/catalog", HTTP_EDGE, ()),
+    ("tenants", APPS_BUILT_ON_TENANTS),
+    ("tenants/database", CORE_AND_CATALOG),
+    ("tenants/database", HTTP_EDGE),
+    ("tenants/catalog", HTTP_EDGE),
+    *((f"{app}/models.py", SERVICES) for app in ("tenants", "trading", "platform_ops")),
 ]
 
 
@@ -70,11 +81,10 @@ def crosses(name: str, forbidden: tuple[str, ...]) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in forbidden)
 
 
-def offenders(package: str, forbidden: tuple[str, ...], exempt: tuple[str, ...] = ()) -> list[str]:
+def offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
     found = []
-    for path in sorted((REPO / package).rglob("*.py")):
-        if str(path.relative_to(REPO)).startswith(exempt):
-            continue
+    paths = [REPO / package] if package.endswith(".py") else sorted((REPO / package).rglob("*.py"))
+    for path in paths:
         module = ".".join(path.relative_to(REPO).with_suffix("").parts)
         for name in sorted(imported_names(path.read_text(), module)):
             if crosses(name, forbidden):
@@ -83,23 +93,13 @@ def offenders(package: str, forbidden: tuple[str, ...], exempt: tuple[str, ...] 
 
 
 @pytest.mark.parametrize(
-    ("package", "forbidden", "exempt"),
+    ("package", "forbidden"),
     BOUNDARIES,
-    ids=[f"{package}-never-imports-{forbidden[0]}" for package, forbidden, _ in BOUNDARIES],
+    ids=[f"{package}-never-imports-{forbidden[0]}" for package, forbidden in BOUNDARIES],
 )
-def test_boundary_holds(package, forbidden, exempt):
-    assert (REPO / package).is_dir(), f"{package} moved: update BOUNDARIES"
-    for path in exempt:
-        assert (REPO / path).exists(), f"{path} moved: update OPERATOR_SURFACES"
-    assert offenders(package, forbidden, exempt) == []
-
-
-def test_the_operator_surfaces_import_only_the_audit_trail_of_platform_ops():
-    # tenants/admin.py also mounts the offboarding admin action; both are operator actions.
-    allowed = ("platform_ops.audit", "platform_ops.admin_actions")
-    reached = {line.split(" imports ")[1] for line in offenders("tenants", OPERATIONS_APP)}
-    assert reached, "no operator surface records an audit entry any more: drop the exemption"
-    assert {name for name in reached if name != "platform_ops" and not crosses(name, allowed)} == set()
+def test_boundary_holds(package, forbidden):
+    assert (REPO / package).exists(), f"{package} moved: update BOUNDARIES"
+    assert offenders(package, forbidden) == []
 
 
 @pytest.mark.parametrize(
@@ -109,6 +109,8 @@ def test_the_operator_surfaces_import_only_the_audit_trail_of_platform_ops():
         "from trading.models import Trade",
         "def later():\n    from jobs import tasks",
         "IMPORTED_LATER = 'trading.services.create_order'",
+        "from platform_ops import audit",
+        "def later():\n    from platform_ops.admin_actions import offboard",
     ],
 )
 def test_an_app_import_in_tenants_is_caught(source):
@@ -146,3 +148,31 @@ def test_an_http_import_in_the_database_machinery_is_caught(source):
 def test_imports_inside_the_boundary_are_allowed(source):
     names = imported_names(source, "tenants.catalog.checks")
     assert not any(crosses(name, HTTP_EDGE) or crosses(name, APPS_BUILT_ON_TENANTS) for name in names)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tenants import services",
+        "def later():\n    from tenants import services",
+        "from tenants.services import user_create",
+        "from . import services",
+    ],
+)
+def test_a_service_import_in_a_model_is_caught(source):
+    names = imported_names(source, "tenants.models")
+    assert any(crosses(name, SERVICES) for name in names)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tenants.models import Tenant",
+        "from tenants.catalog.privileges import privilege_problems",
+        "from ..catalog import ddl",
+        "def later():\n    from tenants.context import tenant_context",
+    ],
+)
+def test_a_core_or_catalog_import_in_the_runtime_floor_is_caught(source):
+    names = imported_names(source, "tenants.database.tenant_setting")
+    assert any(crosses(name, CORE_AND_CATALOG) for name in names)

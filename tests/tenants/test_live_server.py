@@ -21,7 +21,7 @@ from tenants.constants import APP_ROLE
 from tests.support.load import login
 from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER, connect, demo_database, gunicorn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 DEMO_USERS = {"acme": "alice", "globex": "bob"}

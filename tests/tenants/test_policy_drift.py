@@ -13,7 +13,10 @@ from tenants.catalog.drift import _extra_checks, drift_findings, policy_drift, r
 from tenants.catalog.verification import Finding
 from tests.support.scratch import connect, manage, scratch_database
 
-pytestmark = pytest.mark.django_db(databases=["default", "owner"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "owner"]),
+    pytest.mark.citus,
+]  # also on the cluster (make test-citus)
 
 
 def owner_sql(statement: str) -> None:

@@ -1,4 +1,4 @@
-"""The app role holds exactly its least-privilege set (CONTRACT section 3).
+"""The app role holds exactly its least-privilege set (docs/security.md, section 3: least privilege).
 
 Each defect of the privilege review is tried as the app role itself, on the
 test database: writing `tenants`, reading Django's session and admin tables,
@@ -26,13 +26,19 @@ from tenants.catalog.privileges import Privilege, actual_privileges, privilege_p
 from tenants.constants import APP_ROLE
 from tests.support.scratch import connect, manage, scratch_database
 
-pytestmark = pytest.mark.django_db(databases=["default", "owner"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "owner"]),
+    pytest.mark.citus,
+]  # also on the cluster (make test-citus)
 
 TENANT_TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots", "risk_metrics", "agent_signals")
-# The literal whole set: change it only together with CONTRACT section 3.
+# The literal whole set: change it only together with tenants/catalog/privileges.py and docs/security.md.
 EXPECTED = {
     Privilege("table", "public.tenants", "SELECT"),
     *(Privilege("table", f"public.{t}", p) for t in TENANT_TABLES for p in ("SELECT", "INSERT", "UPDATE", "DELETE")),
+    # The tenant audit log is history: the app role writes an event and reads it, nothing more.
+    Privilege("table", "public.audit_events", "SELECT"),
+    Privilege("table", "public.audit_events", "INSERT"),
     Privilege("schema", "public", "USAGE"),
     Privilege("database", "(current)", "CONNECT"),
     Privilege("role attribute", "", "LOGIN"),
@@ -66,6 +72,17 @@ def committed_grant(grant: str, revoke: str) -> Iterator[None]:
 def test_app_role_holds_exactly_the_least_privilege_set():
     assert privilege_problems(connections["owner"]) == []
     assert actual_privileges(connections["owner"]) == EXPECTED
+
+
+def test_app_role_holds_exactly_the_set_on_every_node():
+    """Issue 20 item 1: on Citus workers pg_stat_activity and pg_stat_statements were open to the app role
+    (each worker session is a coordinator fragment with every value inlined). On one server: the server."""
+    from tenants.catalog.nodes import each_node
+    from tenants.catalog.privileges import privilege_problems_on_every_node, shard_privileges
+
+    assert privilege_problems_on_every_node("owner") == []
+    for label, node in each_node("owner"):
+        assert actual_privileges(node) - shard_privileges(node, EXPECTED) == EXPECTED, label
 
 
 def test_the_set_reads_the_same_from_the_app_connection():

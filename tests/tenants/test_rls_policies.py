@@ -18,7 +18,7 @@ from tests.support.factories import FACTORY_BY_TABLE, UserFactory
 
 TENANT_TABLES = tenant_tables()
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 
 def run(query: sql.Composable, params=None):

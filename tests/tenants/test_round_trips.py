@@ -33,8 +33,8 @@ INSERT_TENANT = (
     "VALUES (%s, 'Round trips', %s, 'pro', 'active', now(), now())"
 )
 INSERT_USER = (
-    "INSERT INTO users (id, tenant_id, password, username, email, is_active, is_staff, is_superuser, created_at) "
-    "VALUES (%s, %s, '', 'rt-user', '', true, false, false, now())"
+    "INSERT INTO users (id, tenant_id, password, username, email, is_active, is_staff, is_superuser, role, created_at) "
+    "VALUES (%s, %s, '', 'rt-user', '', true, false, false, 'admin', now())"
 )
 INSERT_TRADE = (
     "INSERT INTO trades (id, tenant_id, user_id, created_at, symbol, side, quantity, price, executed_at) "

@@ -33,7 +33,7 @@ from tests.support.factories import TradeFactory, write_tenant
 from trading.models import Trade
 from trading.views import TradeViewSet
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.citus]  # also on the cluster (make test-citus)
 
 TRADES = "/api/trades/"
 LOGIN = "/api/auth/token/"

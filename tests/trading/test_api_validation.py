@@ -8,8 +8,8 @@ import json
 import pytest
 
 from tenants.context import tenant_context
-from tests.support.factories import OrderFactory, PositionFactory, TradeFactory
-from trading.models import Order, Trade
+from tests.support.factories import OrderFactory, TradeFactory
+from trading.models import Order, Position, Trade
 
 pytestmark = pytest.mark.django_db
 
@@ -107,21 +107,15 @@ def test_order_status_moves_along_allowed_transitions(client_a, user_a):
     assert client_a.patch(url, {"status": "cancelled"}, format="json").status_code == 200
 
 
-def test_position_is_unique_per_user_and_symbol(client_a, user_a):
-    PositionFactory(user=user_a, symbol="AAPL")
-    response = client_a.post(
-        "/api/positions/", {"symbol": "aapl", "quantity": "1", "average_price": "1"}, format="json"
-    )
-    assert response.status_code == 400
-    assert "already exists" in response.json()["symbol"][0]
-
-
-def test_same_position_symbol_in_another_tenant_is_fine(client_a, user_b):
-    PositionFactory(user=user_b, symbol="AAPL")
+def test_positions_are_not_written_through_the_api(client_a, user_a):
+    """Positions follow trades (CONTRACT section 10): even an admin's POST is refused, and writes nothing."""
     response = client_a.post(
         "/api/positions/", {"symbol": "AAPL", "quantity": "1", "average_price": "1"}, format="json"
     )
-    assert response.status_code == 201
+    assert response.status_code == 403
+    assert "may not create positions" in response.json()["detail"]
+    with tenant_context(user_a.tenant):
+        assert Position.objects.count() == 0
 
 
 @pytest.mark.parametrize("confidence", ["-0.1", "1.0001", "2", "abc"])

@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 
 from celery.result import AsyncResult
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from tqdm import tqdm
 
 from alphapulse.celery import app
 from jobs.dispatch import UnknownJob, job_names, job_task, jobs_due_now, send_for_tenants, tenants_for_jobs
+from tenants import services
 from tenants.models import Tenant
 
 
@@ -51,9 +53,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{job} as of {moment.isoformat()}: done for {len(sent)} tenant(s)."))
 
     def _tenant(self, slug: str | None) -> Tenant:
-        found = Tenant.objects.filter(slug=slug).first()
-        if found is None:
-            raise CommandError(f"Tenant {slug!r} does not exist.")
+        try:
+            found = services.tenant_by_slug(slug or "", using=DEFAULT_DB_ALIAS)
+        except services.TenantNotFound as exc:
+            raise CommandError(str(exc)) from exc
         if not found.is_active:
             raise CommandError(f"Tenant {slug!r} is {found.status}: its jobs do not run.")
         return found

@@ -19,6 +19,17 @@ from platform_ops.models import AuditEntry
 from tenants.constants import OWNER_DATABASE
 
 RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+# Control characters (a newline in a login attempt's username, an escape
+# sequence) would let a stored value print as a line of its own: each is shown
+# escaped, so one entry is always exactly one line.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(value: object) -> str:
+    """`value` as text with every control character escaped (\\n, \\x1b, ...)."""
+    return CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), str(value))
+
+
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -84,10 +95,10 @@ class Command(BaseCommand):
             if json:
                 self.stdout.write(as_json(entry))
             else:
-                detail = " ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+                detail = " ".join(f"{printable(k)}={printable(v)}" for k, v in sorted(entry.detail.items()))
                 self.stdout.write(
-                    f"{entry.at:%Y-%m-%d %H:%M:%S%z} {entry.actor} [{entry.source}] {entry.action} "
-                    f"{entry.tenant_slug or '-'} {entry.result}"
+                    f"{entry.at:%Y-%m-%d %H:%M:%S%z} {printable(entry.actor)} [{printable(entry.source)}] "
+                    f"{printable(entry.action)} {printable(entry.tenant_slug or '-')} {printable(entry.result)}"
                     + (f" reason={entry.reason!r}" if entry.reason else "")
                     + (f" {detail}" if detail else "")
                 )

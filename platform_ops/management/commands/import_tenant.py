@@ -6,8 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from platform_ops import audit
 from platform_ops.tenant_export import ExportError, import_tenant, read_manifest
+from tenants import platform_audit as audit
 
 
 class Command(BaseCommand):

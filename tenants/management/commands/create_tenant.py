@@ -4,7 +4,6 @@ an unknown tier or an invalid name, with a message saying so; runs as the owner.
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from platform_ops import audit
 from tenants import services
 from tenants.management.base import refused
 from tenants.models import Tenant
@@ -23,8 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, slug: str, name: str, tier: str, **options):
         try:
-            tenant = services.tenant_create(slug=slug, name=name, tier=tier)
+            tenant = services.tenant_create(slug=slug, name=name, tier=tier)  # recorded by the service
         except ValidationError as exc:
             raise refused("Invalid tenant", exc) from exc
-        audit.record("tenant.create", tenant=tenant, detail={"name": name, "tier": tier})
         self.stdout.write(str(tenant.id))

@@ -1,20 +1,21 @@
-"""`create_tenant_user <slug> <username> --password PW [--staff|--superuser]`: a user inside one tenant,
-written inside that tenant's context. Exit 2 on an unknown slug, a taken username, a weak password,
-or staff rights asked for outside the platform tenant (tenants.services holds that rule)."""
+"""`create_tenant_user <slug> <username> --password PW [--role admin|trader|viewer] [--staff|--superuser]`:
+a user inside one tenant, written inside that tenant's context (default role: trader). Exit 2 on an
+unknown slug, a taken username, a weak password, an unknown role, staff rights asked for outside the
+platform tenant (tenants.services holds these rules), or no seat left in the tenant's tier."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from platform_ops import audit
 from tenants import services
 from tenants.management.base import refused, tenant_by_slug
+from tenants.roles import Role
 
 
 class Command(BaseCommand):
     help = (
         "Create a user inside a tenant (usernames are unique per tenant) and print its id. "
-        "Exit status: 0 created, 2 refused (unknown tenant, taken username, weak password, staff outside "
-        "the platform tenant)."
+        "Exit status: 0 created, 2 refused (unknown tenant, taken username, weak password, unknown role, staff "
+        "outside the platform tenant, no seat left)."
     )
 
     def add_arguments(self, parser):
@@ -22,25 +23,41 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--password", required=True)
         parser.add_argument("--email", default="")
+        parser.add_argument(
+            "--role",
+            default=Role.TRADER,
+            help=f"what the user may do in the tenant: {', '.join(Role.values)} (default trader)",
+        )
         parser.add_argument("--staff", action="store_true", help="may log in to /admin/ (platform tenant only)")
         parser.add_argument(
             "--superuser", action="store_true", help="staff who also manage staff accounts (platform tenant only)"
         )
 
     def handle(
-        self, *args, slug: str, username: str, password: str, email: str, staff: bool, superuser: bool, **options
+        self,
+        *args,
+        slug: str,
+        username: str,
+        password: str,
+        email: str,
+        role: str,
+        staff: bool,
+        superuser: bool,
+        **options,
     ):
         tenant = tenant_by_slug(slug)
         try:
             user = services.user_create(
-                tenant=tenant, username=username, password=password, email=email, is_staff=staff, is_superuser=superuser
+                tenant=tenant,
+                username=username,
+                password=password,
+                email=email,
+                role=role,
+                is_staff=staff,
+                is_superuser=superuser,
             )
         except ValidationError as exc:
             raise refused("Invalid user", exc) from exc
-        if user.is_staff or user.is_superuser:
-            audit.record(
-                "user.staff",
-                tenant=tenant,
-                detail={"user": username, "is_staff": user.is_staff, "is_superuser": user.is_superuser},
-            )
+        except services.TenantConflict as exc:
+            raise CommandError(f"Refused: {exc}", returncode=2) from exc
         self.stdout.write(str(user.id))

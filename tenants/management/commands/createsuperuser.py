@@ -1,12 +1,14 @@
 """`manage.py createsuperuser`: a superuser of the platform tenant, the only tenant whose
 users may be staff (tenants.services). Interactive, or `--noinput` with
 DJANGO_SUPERUSER_USERNAME / _EMAIL / _PASSWORD, as Django users expect; the
-platform tenant is created when it does not exist yet. Runs as the owner.
+platform tenant is created when it does not exist yet (in the same transaction as
+the account, so a refusal leaves neither). Runs as the owner.
 Exit 0 on success, 1 on any refusal (a taken username, a blank or invalid
 field), with Django's own messages."""
 
 from django.conf import settings
 from django.contrib.auth.management.commands.createsuperuser import Command as DjangoCreateSuperuserCommand
+from django.db import transaction
 
 from tenants import services
 from tenants.constants import OWNER_DATABASE
@@ -21,6 +23,13 @@ class Command(DjangoCreateSuperuserCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.set_defaults(database=OWNER_DATABASE)
+
+    def handle(self, *args, **options):
+        # Django's command creates the account through User.all_tenants.create_superuser, which
+        # makes it in the platform tenant: the service makes that tenant first, if it is missing.
+        with transaction.atomic(using=options["database"]):
+            services.platform_tenant(options["database"])
+            super().handle(*args, **options)
 
     def _validate_username(self, username, verbose_field_name, database):
         # Django checks uniqueness across the whole table; ours is per tenant.

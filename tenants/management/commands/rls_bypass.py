@@ -15,8 +15,9 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
 
-from platform_ops import audit
+from tenants import platform_audit as audit
 from tenants.constants import APP_ROLE, BYPASS_ROLE, OWNER_DATABASE
+from tenants.database.bypass import rls_bypass
 
 
 @contextmanager
@@ -32,8 +33,8 @@ def _own_owner_connection() -> Iterator[BaseDatabaseWrapper]:
 
 def app_role_bypasses() -> bool:
     with _own_owner_connection() as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [APP_ROLE, BYPASS_ROLE])
-        return cursor.fetchone()[0]
+        role = rls_bypass(cursor, APP_ROLE)
+        return role is not None and role.in_bypass_role
 
 
 def set_app_role_bypass(enabled: bool) -> None:

@@ -5,7 +5,6 @@ or for the platform tenant (its users are the staff; tenants.services holds that
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from platform_ops import audit
 from tenants import services
 from tenants.management.base import refused, tenant_by_slug
 
@@ -22,10 +21,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, slug: str, status: str, **options):
         tenant = tenant_by_slug(slug)
-        previous = tenant.status
         try:
-            services.tenant_set_status(tenant, status)
+            services.tenant_set_status(tenant, status)  # recorded in the audit trail by the service
         except ValidationError as exc:
             raise refused("Refused", exc) from exc
-        audit.record("tenant.status", tenant=tenant, detail={"from": previous, "to": status})
         self.stdout.write(f"Tenant '{slug}' is now {status}.")

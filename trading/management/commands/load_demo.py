@@ -21,12 +21,14 @@ from tenants.context import tenant_context
 from tenants.database.bulk import bulk_insert
 from tenants.management.base import refused
 from tenants.models import Tenant, User
+from tenants.roles import Role
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
 
+# Each demo tenant: an admin, a trader and a viewer (README, "Try it").
 DEMO_TENANTS = [
-    ("acme", "Acme Capital", "pro", ["alice", "arthur"]),
-    ("globex", "Globex Trading", "starter", ["bob", "bianca"]),
-    ("initech", "Initech Quant", "enterprise", ["carol", "chen"]),
+    ("acme", "Acme Capital", "pro", [("alice", Role.ADMIN), ("arthur", Role.TRADER), ("ava", Role.VIEWER)]),
+    ("globex", "Globex Trading", "starter", [("bob", Role.ADMIN), ("bianca", Role.TRADER), ("boris", Role.VIEWER)]),
+    ("initech", "Initech Quant", "enterprise", [("carol", Role.ADMIN), ("chen", Role.TRADER), ("cora", Role.VIEWER)]),
 ]
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "BTC-USD", "ETH-USD", "SPY", "QQQ", "EURUSD"]
 
@@ -52,7 +54,7 @@ class Command(BaseCommand):
             for slug, name, tier, usernames in DEMO_TENANTS:
                 tenant = services.tenant_get_or_create(slug=slug, name=name, tier=tier)
                 with tenant_context(tenant, using=OWNER_DATABASE):
-                    users = [self._user(tenant, username, password) for username in usernames]
+                    users = [self._user(tenant, username, password, role=role) for username, role in usernames]
                     if Trade.objects.using(OWNER_DATABASE).exists():
                         self.stdout.write(f"{slug}: demo data already there")
                         continue
@@ -62,11 +64,13 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo tenants: {', '.join(t[0] for t in DEMO_TENANTS)}; users "
-                f"{', '.join(u for t in DEMO_TENANTS for u in t[3])}; password '{password}'."
+                f"{', '.join(f'{u} ({r})' for t in DEMO_TENANTS for u, r in t[3])}; password '{password}'."
             )
         )
 
-    def _user(self, tenant: Tenant, username: str, password: str, *, staff: bool = False) -> User:
+    def _user(
+        self, tenant: Tenant, username: str, password: str, *, role: str = Role.ADMIN, staff: bool = False
+    ) -> User:
         existing = services.users_named(username, tenant_slug=tenant.slug)
         if existing:
             return existing[0]
@@ -76,6 +80,7 @@ class Command(BaseCommand):
             username=username,
             password=password,
             email=f"{username}@{tenant.slug}.example",
+            role=role,
             is_staff=staff,
             is_superuser=staff,
             check_password=False,

@@ -8,9 +8,11 @@ action and its entry commit or roll back together. Actions that must leave a
 trace even when the caller's transaction rolls back (a refusal, a failure)
 pass `durable=True`, which writes on a fresh autocommit connection.
 
-Who and from where: the admin request's user and client address when a
-request is given; otherwise the OS user running the command (or
-`AUDIT_ACTOR`, e.g. a ticket or an on-call name) and `cli@<host>`.
+Who and from where (`Actor`): the admin request's user and client address when
+a request is given; otherwise the OS user running the command (or
+`AUDIT_ACTOR`, e.g. a ticket or an on-call name) and `cli@<host>`. The tenant
+services (tenants.services) take an `Actor` and record their own change, so an
+action is audited the same whichever surface (admin, command, offboarding) ran it.
 
 Fails loudly: if the entry cannot be written the action's own transaction
 fails with it; an unaudited platform action is a bug, not a warning.
@@ -24,6 +26,7 @@ import os
 import socket
 import sys
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -69,6 +72,24 @@ def request_actor(request: HttpRequest) -> tuple[str, str]:
     return actor, str(request.META.get("REMOTE_ADDR", ""))
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who did a platform action and from where, as the audit trail writes them."""
+
+    name: str
+    source: str
+
+    @classmethod
+    def operator(cls) -> Actor:
+        """The person running this process (a command, a shell): AUDIT_ACTOR or the OS user, cli@<host>."""
+        return cls(cli_actor(), cli_source())
+
+    @classmethod
+    def of_request(cls, request: HttpRequest) -> Actor:
+        """The admin request's user and client address."""
+        return cls(*request_actor(request))
+
+
 def record(
     action: str,
     *,
@@ -79,15 +100,17 @@ def record(
     reason: str = "",
     detail: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
+    by: Actor | None = None,
     actor: str | None = None,
     source: str | None = None,
     alias: str = OWNER_DATABASE,
     durable: bool = False,
 ) -> int:
     """Append one entry to the audit trail; returns its id."""
-    if request is not None:
-        req_actor, req_source = request_actor(request)
-        actor, source = actor or req_actor, source or req_source
+    if by is None and request is not None:
+        by = Actor.of_request(request)
+    if by is not None:
+        actor, source = actor or by.name, source or by.source
     actor, source = actor or cli_actor(), source or cli_source()
     if tenant is not None:
         tenant_id, tenant_slug = tenant.pk, tenant.slug

@@ -60,6 +60,7 @@ from platform_ops.tenant_export import (
     _rows,
     _schema_differences,
     columns_of,
+    db_value,
     encode_row,
     schema_version,
     verify_export,
@@ -322,7 +323,7 @@ def _insert_rows(
     batch: list[list[Any]] = []
     for data in _rows(manifest.path / entry["file"]):
         try:
-            values = [f.to_python(data[f.column]) for f in fields]
+            values = [db_value(f, data[f.column]) for f in fields]
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             raise RestoreFailed(f"{entry['file']} row {seen + 1}: bad or missing value ({exc})") from exc
         if values[tenant_column] != tenant.pk:

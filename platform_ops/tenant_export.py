@@ -41,7 +41,6 @@ from typing import Any, BinaryIO
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
@@ -275,12 +274,6 @@ def _rows(file: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def db_value(field: models.Field, value: Any) -> Any:
-    """An exported value as the database takes it: JSON columns as Jsonb (psycopg adapts no dict)."""
-    value = field.to_python(value)
-    return Jsonb(value) if isinstance(field, models.JSONField) and value is not None else value
-
-
 def _insert(cursor, table: str, fields: list[models.Field], batch: list[list[Any]]) -> None:
     row = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(fields)))
     statement = sql.SQL("INSERT INTO {} ({}) VALUES {}").format(
@@ -321,7 +314,7 @@ def import_tenant(path: Path, *, alias: str = OWNER_DATABASE, progress: Progress
             count = 0
             for row in _rows(manifest.path / entry["file"]):
                 try:
-                    values = [db_value(f, row[f.column]) for f in fields]
+                    values = [f.to_python(row[f.column]) for f in fields]
                 except (KeyError, TypeError, ValueError, ValidationError) as exc:
                     raise ExportError(f"{entry['file']} row {count + 1}: bad or missing value ({exc})") from exc
                 if tenant_column is not None and values[tenant_column] != manifest.tenant_id:

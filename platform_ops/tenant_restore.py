@@ -48,6 +48,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from platform_ops import audit
 from platform_ops.tenant_export import (
@@ -60,7 +61,6 @@ from platform_ops.tenant_export import (
     _rows,
     _schema_differences,
     columns_of,
-    db_value,
     encode_row,
     schema_version,
     verify_export,
@@ -285,6 +285,12 @@ def _restore_transaction(
         if writer:
             writer.discard()  # rolled back: nothing was removed, the live rows are still there
         raise
+
+
+def db_value(field: models.Field, value: Any) -> Any:
+    """An exported value as the database takes it: JSON columns as Jsonb (psycopg adapts no dict)."""
+    value = field.to_python(value)
+    return Jsonb(value) if isinstance(field, models.JSONField) and value is not None else value
 
 
 def _delete_returning(cursor, table: str, fields: list[models.Field], tenant: Tenant) -> list[tuple]:

@@ -154,7 +154,8 @@ cmd_down() {
   local name
   for name in follower b a monitor; do
     if alive "$HA/$name.pid"; then
-      kill "$(cat "$HA/$name.pid")" 2>/dev/null || true
+      # The pid is runuser's (as root) or pg_autoctl's: signal its children too, pg_autoctl stops its PostgreSQL.
+      kill $(ps -o pid= --ppid "$(cat "$HA/$name.pid")") "$(cat "$HA/$name.pid")" 2>/dev/null || true
       for _ in $(seq 1 30); do alive "$HA/$name.pid" || break; sleep 0.5; done
     fi
     rm -f "$HA/$name.pid"

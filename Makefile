@@ -15,7 +15,9 @@ REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 
 .PHONY: help venv setup run test lint format db-up db-down psql migrate backup restore \
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
-        citus-up citus-down citus-psql test-citus citus-drills bench-citus
+        citus-up citus-down citus-psql test-citus citus-drills bench-citus \
+        pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find tenant-pitr \
+        citus-pitr-setup citus-pitr-backup citus-restore-point citus-pitr-points citus-pitr-restore citus-pitr-drop citus-ha-up citus-ha-down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +100,52 @@ backup: venv db-up ## pg_dump the database (RLS forced) to backups/ (DB=, FILE=)
 restore: venv db-up ## restore FILE=backups/<x>.dump into a new database (DB=name) and check its row counts (UNCHECKED=1 without)
 	@scripts/restore.sh
 
+# Continuous archiving and point-in-time recovery (pgBackRest; repository in .pgbackrest/): docs/runbook.md.
+pitr-setup: venv db-up ## WAL archiving of the local PostgreSQL with pgBackRest (installs it; one restart the first time); idempotent
+	@scripts/pitr.sh setup
+
+pitr-backup: db-up ## an online pgBackRest backup (TYPE=full|diff|incr, default incr; the first is full)
+	@scripts/pitr.sh backup $(TYPE)
+
+pitr-info: ## the pgBackRest backups and archive range
+	@scripts/pitr.sh info
+
+pitr-restore: ## the database as at AT="<time with zone>" or just before BEFORE_XID=<xid>, into .pitr/<port>/ on a free port (RESTORE_PORT=)
+	@scripts/pitr.sh restore
+
+pitr-drop: ## stop and delete the PITR copy on RESTORE_PORT=<port>
+	@scripts/pitr.sh drop $(RESTORE_PORT)
+
+pitr-find: venv ## large committed DELETE/UPDATE/TRUNCATE transactions in the archived WAL: SINCE="<time>" [UNTIL=] [TABLE=trades] [MIN_ROWS=100]
+	@scripts/pitr.sh find
+
+tenant-pitr: venv ## one tenant back: SLUG=<slug> AT="<time>"|BEFORE_XID=<xid> [MODE=merge|replace] [TABLES="trades ..."]
+	@scripts/tenant-pitr.sh
+
+citus-pitr-setup: ## WAL archiving of every Citus node (one pgBackRest stanza per node); idempotent
+	@scripts/citus-pitr.sh setup
+
+citus-pitr-backup: ## an online backup of every Citus node (TYPE=full|diff|incr), then a named restore point (NAME=)
+	@scripts/citus-pitr.sh backup $(TYPE)
+
+citus-restore-point: ## citus_create_restore_point (NAME=, default rp-<time>) + a WAL switch on every node; cron it every minute
+	@scripts/citus-pitr.sh point $(NAME)
+
+citus-pitr-points: ## the cluster's restore points made here
+	@scripts/citus-pitr.sh points
+
+citus-pitr-restore: ## the whole cluster at restore point NAME=, into .pitr/citus-<NAME>/ on new ports (BASE_PORT=); time targets refused
+	@scripts/citus-pitr.sh restore
+
+citus-pitr-drop: ## stop and delete the restored cluster NAME=
+	@scripts/citus-pitr.sh drop
+
+citus-ha-up: venv ## one Citus worker as a synchronous pg_auto_failover pair (+ follower running citus_update_node); globex moved onto it
+	@scripts/citus-ha.sh up
+
+citus-ha-down: ## stop the pair's keepers, the monitor and the follower
+	@scripts/citus-ha.sh down
+
 BENCH_DB ?= alphapulse_bench
 REHEARSE_DB ?= alphapulse_rehearse
 
@@ -110,7 +158,7 @@ bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on c
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)
 
-drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load (~3 min)
+drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load, PITR and one tenant back (~6 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills
 
 citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator on CITUS_PORT (default 54340), workers, migrate, demo data, .env.citus
@@ -128,7 +176,7 @@ test-citus: venv ## the isolation and API suites on the Citus cluster, as the ap
 	@scripts/citus.sh up
 	@scripts/test-citus.sh
 
-citus-drills: venv ## online operations on the cluster under mixed-tenant load: add a worker + rebalance, isolate + move a tenant, worker restart
+citus-drills: venv ## online operations on the cluster under mixed-tenant load: add a worker + rebalance, isolate + move a tenant, worker restart; restore point + guarded cluster restore; restore_tenant
 	@scripts/citus.sh up
 	ENV_FILE=.env.citus TEST_ON_CITUS=1 TEST_DB_NAME=test_alphapulse_citus_drills $(VENV)/bin/pytest -m drill -s -p no:warnings tests/citus_drills
 

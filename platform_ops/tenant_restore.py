@@ -50,7 +50,6 @@ from django.db import connections, models, transaction
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from platform_ops import audit
 from platform_ops.tenant_export import (
     FORMAT,
     FORMAT_VERSION,
@@ -65,6 +64,7 @@ from platform_ops.tenant_export import (
     schema_version,
     verify_export,
 )
+from tenants import platform_audit as audit
 from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
 from tenants.registry import tenant_models

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from platform_ops import audit
 from platform_ops.tenant_restore import (
     MERGE,
     MODES,
@@ -22,6 +21,7 @@ from platform_ops.tenant_restore import (
     plan,
     restore_tenant,
 )
+from tenants import platform_audit as audit
 from tenants.management.base import tenant_by_slug
 
 

@@ -329,7 +329,7 @@ def _check_identity(manifest: Manifest, model: type[models.Model], fields: list,
     columns = [f.column for f in fields]
     if model is Tenant:
         tenant_id, slug = values[columns.index("id")], values[columns.index("slug")]
-        if tenant_id != manifest.tenant_id or slug != manifest.slug:
+        if tenant_id != manifest.tenant_id or normalize_slug(str(slug)) != manifest.slug:
             raise ExportError(
                 f"{where}: the tenant is '{slug}' ({tenant_id}), the manifest says '{manifest.slug}' "
                 f"({manifest.tenant_id})."

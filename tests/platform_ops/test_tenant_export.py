@@ -50,15 +50,29 @@ def rows_query(table: str) -> sql.Composed:
     return sql.SQL("SELECT * FROM {} WHERE {} = %s ORDER BY id").format(sql.Identifier(table), sql.Identifier(key))
 
 
+def comparable(row: tuple) -> tuple:
+    """jsonb as one form: plain psycopg loads it as a dict, Django's cursor leaves it as text."""
+    return tuple(_as_json(value) for value in row)
+
+
+def _as_json(value):
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def source_rows(source_db: str, table: str, tenant_id) -> list[tuple]:
     with connect("owner", source_db) as conn:
-        return conn.execute(rows_query(table), [tenant_id]).fetchall()
+        return [comparable(row) for row in conn.execute(rows_query(table), [tenant_id]).fetchall()]
 
 
 def target_rows(table: str, tenant_id) -> list[tuple]:
     with connections["owner"].cursor() as cursor:
         cursor.execute(rows_query(table).as_string(cursor.connection), [tenant_id])
-        return cursor.fetchall()
+        return [comparable(row) for row in cursor.fetchall()]
 
 
 def run(*args: str) -> str:

@@ -93,7 +93,8 @@ def assert_app_role(django_db_setup, django_db_blocker):
 
 # make test-citus runs every test marked `citus` (scripts/test-citus.sh). Each
 # test of these directories has the marker, so a new API write or job test runs
-# on the cluster by default; a module elsewhere opts in with pytestmark.
+# on the cluster by default; a module elsewhere opts in with pytestmark, and one
+# of them opts out with `single_node` (a reason in its docstring).
 CITUS_DIRECTORIES = ("trading", "jobs", "citus")
 TESTS_ROOT = Path(__file__).resolve().parent
 
@@ -101,7 +102,7 @@ TESTS_ROOT = Path(__file__).resolve().parent
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = Path(str(item.fspath)).resolve().relative_to(TESTS_ROOT).parts
-        if parts and parts[0] in CITUS_DIRECTORIES:
+        if parts and parts[0] in CITUS_DIRECTORIES and not item.get_closest_marker("single_node"):
             item.add_marker(pytest.mark.citus)
 
 

@@ -16,6 +16,10 @@ filtered list and detail querysets the viewsets really build
 
 The last test proves the check can fail: with index scans disabled the same
 query's plan is rejected.
+
+Single node only: these are PostgreSQL's plans; on Citus the coordinator plans
+a router query to one shard (tests/citus/test_routing.py checks that), and its
+INSERT ... SELECT of the fixture runs as COPY, which Citus refuses under RLS.
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ def assert_tenant_index_plan(plan: dict, *, allow_primary_key: bool = False) -> 
         assert "tenant_id" in conditions, f"the detail lookup does not check tenant_id:\n{shown}"
 
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.single_node]
 
 
 @pytest.mark.parametrize("size", ["big", "small"])

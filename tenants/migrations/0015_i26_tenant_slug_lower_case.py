@@ -9,12 +9,28 @@ Reverse: the constraint goes; the slugs stay lower case (nothing to undo).
 """
 
 from django.core.management.base import CommandError
-from django.db import migrations, models
+from django.db import DatabaseError, migrations, models
 from django.db.models.functions import Lower
 
-FIND_CLASHES = (
-    "SELECT lower(slug), array_agg(slug ORDER BY slug) FROM tenants GROUP BY lower(slug) HAVING count(*) > 1 ORDER BY 1"
-)
+CLASH_PREFIX = "Tenant slugs that differ only in case: "  # as LOWER_SLUGS raises it
+
+# One statement, so that `sqlmigrate` prints it: stop naming every group of
+# slugs that are one slug once lower-cased, or lower them all.
+LOWER_SLUGS = """
+DO $lower_slugs$
+DECLARE
+    clashes text;
+BEGIN
+    SELECT string_agg(grouped, '; ' ORDER BY lowered) INTO clashes
+      FROM (SELECT lower(slug) AS lowered, string_agg(quote_literal(slug), ', ' ORDER BY slug) AS grouped
+              FROM tenants GROUP BY lower(slug) HAVING count(*) > 1) AS groups;
+    IF clashes IS NOT NULL THEN
+        RAISE EXCEPTION 'Tenant slugs that differ only in case: %', clashes;
+    END IF;
+    UPDATE tenants SET slug = lower(slug) WHERE slug <> lower(slug);
+END
+$lower_slugs$;
+"""
 
 
 class SlugClash(CommandError):
@@ -24,29 +40,44 @@ class SlugClash(CommandError):
         super().__init__(message, returncode=2)
 
 
-def slug_clashes(cursor) -> list[list[str]]:
-    """Every group of slugs that are one slug once lower-cased."""
-    cursor.execute(FIND_CLASHES)
-    return [list(slugs) for _, slugs in cursor.fetchall()]
+def clash_from(exc: DatabaseError) -> SlugClash | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    message = getattr(diag, "message_primary", None) or ""
+    if not message.startswith(CLASH_PREFIX):
+        return None
+    return SlugClash(f"{message}. Rename one of each group in the admin, or offboard it, then migrate again.")
 
 
 def lower_slugs(apps, schema_editor) -> None:
-    with schema_editor.connection.cursor() as cursor:
-        clashes = slug_clashes(cursor)
-        if clashes:
-            named = "; ".join(", ".join(repr(slug) for slug in group) for group in clashes)
-            raise SlugClash(
-                f"Tenant slugs that differ only in case: {named}. Rename one of each group "
-                "in the admin, or offboard it, then migrate again."
-            )
-        cursor.execute("UPDATE tenants SET slug = lower(slug) WHERE slug <> lower(slug)")
+    """What the migration runs, callable on its own (the tests make a clash and call it)."""
+    try:
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(LOWER_SLUGS)
+    except DatabaseError as exc:
+        raise (clash_from(exc) or exc) from None
+
+
+class LowerSlugs(migrations.RunSQL):
+    """LOWER_SLUGS, with its refusal as one line (SlugClash) instead of a database traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(LOWER_SLUGS, migrations.RunSQL.noop)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        try:
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        except DatabaseError as exc:
+            raise (clash_from(exc) or exc) from None
+
+    def deconstruct(self):
+        return (self.__class__.__qualname__, [], {})
 
 
 class Migration(migrations.Migration):
     dependencies = [("tenants", "0014_i22_audit_events")]
 
     operations = [
-        migrations.RunPython(lower_slugs, migrations.RunPython.noop),
+        LowerSlugs(),
         migrations.AddConstraint(
             model_name="tenant",
             constraint=models.CheckConstraint(condition=models.Q(slug=Lower("slug")), name="tenants_slug_lower_case"),

@@ -26,7 +26,11 @@ from tenants.management.base import tenant_by_slug
 
 
 class Command(BaseCommand):
-    help = "Restore one tenant's rows from a verified export (merge by default), every other tenant untouched."
+    help = (
+        "Restore one tenant's rows from a verified export (merge by default), every other tenant untouched. "
+        "Exit status: 0 restored, 1 the restore failed and rolled back (the tenant stays suspended), "
+        "2 refused, nothing written (unknown or platform tenant, an export that does not verify, no --yes)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")

@@ -70,7 +70,8 @@ def single_task_plans(statements: list[str], tenant) -> None:
     assert not problems, "statements that do not route to one shard:\n\n" + "\n\n".join(problems)
 
 
-@pytest.mark.parametrize("table", list(ROUTES))
+# Positions are read-only through the API (they follow trades): nobody writes them there.
+@pytest.mark.parametrize("table", [table for table in ROUTES if table != "positions"])
 def test_list_detail_create_update_delete_each_run_on_one_shard(table, client_a, user_a, fan_out_is_an_error):
     route = ROUTES[table]
     created: list = []

@@ -19,11 +19,26 @@ KEYS = (
 )
 
 
+# The tables 0012 distributes. The later migrations' tables (the audit log, sessions, API
+# keys) are dropped by `migrate tenants 0011` with their rows: that is their own reverse.
+TABLES_OF_0012 = {
+    "tenants",
+    "users",
+    "trades",
+    "positions",
+    "orders",
+    "portfolio_snapshots",
+    "risk_metrics",
+    "agent_signals",
+}
+
+
 def state(dbname: str) -> tuple[list[str], list[str], list[str]]:
     with connect("owner", dbname) as owner, owner.cursor() as cursor:
         problems = layout_problems(cursor)
         keys = [row[0] for row in owner.execute(KEYS).fetchall()]
-        return problems, keys, row_counts(cursor)
+        counts = [line for line in row_counts(cursor) if line.split()[0] in TABLES_OF_0012]
+        return problems, keys, counts
 
 
 def test_citus_distribute_migration_reverses_and_reapplies_without_losing_rows():

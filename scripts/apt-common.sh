@@ -1,5 +1,5 @@
 # Installing a Debian package next to running PostgreSQL servers, safely.
-# Sourced by scripts/pitr.sh and scripts/citus-pitr.sh (pgBackRest).
+# Sourced by scripts/citus-install.sh, pitr.sh, citus-pitr.sh and citus-ha.sh.
 # Needs `say` and `die` from the caller.
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

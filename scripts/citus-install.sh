@@ -26,20 +26,11 @@ PG_CONFIG="${PG_CONFIG:-$(ls -d /usr/lib/postgresql/*/bin/pg_config 2>/dev/null 
 PG_MAJOR="$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
 PKGLIBDIR="$("$PG_CONFIG" --pkglibdir)"
 
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# sudo_if_needed and apt_retry: scripts/apt-common.sh.
+# shellcheck source=scripts/apt-common.sh
+source "$ROOT/scripts/apt-common.sh"
 
 installed() { [ -f "$PKGLIBDIR/citus.so" ]; }
-
-apt_retry() {
-  # Another process may hold the dpkg lock for a while: wait for it.
-  local i
-  for i in $(seq 1 60); do
-    if sudo_if_needed env DEBIAN_FRONTEND=noninteractive "$@"; then return 0; fi
-    say "apt-get failed (dpkg lock held?), retrying in 5 s ($i/60)"
-    sleep 5
-  done
-  return 1
-}
 
 # The version of $2 installed on this machine, as a pin for $1 when apt has
 # that exact version; $1 unpinned when it does not (or $2 is not installed).

@@ -19,8 +19,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
 
 from tenants import services
+from tenants.constants import OWNER_DATABASE
 from tenants.models import Tenant
 
 EXIT_OK = 0
@@ -119,3 +121,28 @@ class RefusalsExit2:
             if exc.returncode == EXIT_FINDING:
                 raise CommandError(str(exc), returncode=EXIT_REFUSED) from exc
             raise
+
+
+class OnOwnerConnection:
+    """A Django data command (dumpdata, loaddata) on the owner alias by default, as `migrate` is.
+
+    On the app role's connection the router keeps every model away (the app role owns
+    nothing and reads a tenant's rows only inside that tenant's context), so the command
+    there did nothing and said so as a success. Naming `--database default` is refused.
+    """
+
+    command_name = ""
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)  # type: ignore[misc]
+        parser.set_defaults(database=OWNER_DATABASE)
+
+    def handle(self, *args, **options):
+        if options.get("database") == DEFAULT_DB_ALIAS:
+            raise CommandError(
+                f"{self.command_name} on the app role's connection ('default') would see no rows: it owns no "
+                "table and reads a tenant's rows only inside that tenant's context (RLS). Use the owner "
+                "connection (the default: drop --database, or pass --database owner).",
+                returncode=EXIT_REFUSED,
+            )
+        return super().handle(*args, **options)  # type: ignore[misc]

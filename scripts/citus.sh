@@ -43,14 +43,30 @@ pg_bindir() { dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | so
 
 coordinator_dir() { echo "$CITUS_DIR/coordinator"; }
 worker_dir() { echo "$CITUS_DIR/worker-$1"; }
-node_dir() { if [ "$1" = "$CITUS_PORT" ]; then coordinator_dir; else worker_dir "$1"; fi; }
-# The workers started by `up` plus any added later (add-worker), by port.
+# A node's directory, where its socket is. A failover standby promoted in place of a worker
+# (scripts/citus-ha.sh) has no worker-PORT directory: its socket sits in its pair's.
+node_dir() {
+  local dir
+  if [ "$1" = "$CITUS_PORT" ]; then coordinator_dir; return; fi
+  for dir in "$CITUS_DIR"/worker-*; do
+    if [ -S "$dir/.s.PGSQL.$1" ] && [ "${dir##*worker-}" != "$1" ]; then echo "$dir"; return; fi
+  done
+  worker_dir "$1"
+}
+# The workers started by `up`, any added later (add-worker), and the ones the coordinator
+# names now (after a failover, the promoted standby), by port.
 worker_ports() {
   local ports=() i dir
   for i in $(seq 1 "$CITUS_WORKERS"); do ports+=("$((CITUS_PORT + i))"); done
   for dir in "$CITUS_DIR"/worker-*; do [ -d "$dir" ] && ports+=("${dir##*worker-}"); done
+  if [ -S "$(coordinator_dir)/.s.PGSQL.$CITUS_PORT" ]; then
+    ports+=($(psql_node "$CITUS_PORT" "$DB_NAME" -tA \
+      -c "SELECT nodeport FROM pg_dist_node WHERE groupid <> 0 AND noderole = 'primary'" 2>/dev/null || true))
+  fi
   printf '%s\n' "${ports[@]}" | sort -nu
 }
+# A standby (a failover pair's secondary) takes no DDL: its primary's WAL brings the change.
+in_recovery() { [ "$(psql_node "$1" postgres -tA -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]; }
 all_ports() { echo "$CITUS_PORT"; worker_ports; }
 
 # psql as the superuser on one node: psql_node PORT DBNAME [psql args]
@@ -245,9 +261,10 @@ SQL
 # the coordinator's host and every worker registered. Idempotent.
 prepare_database() {
   local db="$1" port
-  for port in $(all_ports); do node_database "$port" "$db"; done
+  for port in $(all_ports); do in_recovery "$port" || node_database "$port" "$db"; done
   psql_node "$CITUS_PORT" "$db" -c "SELECT citus_set_coordinator_host('127.0.0.1', $CITUS_PORT)" >/dev/null
   for port in $(worker_ports); do
+    in_recovery "$port" && continue
     register_worker "$db" "$port"
     mirror_revokes "$port" "$db"
   done
@@ -259,6 +276,7 @@ drop_database() {
   # Workers first: the coordinator's metadata still names them.
   for port in $(worker_ports) "$CITUS_PORT"; do
     is_running "$port" || continue
+    in_recovery "$port" && continue
     # FORCE ends client sessions, but a session that just closed (or Citus's
     # maintenance daemon of that database, started by a direct connection to a
     # worker) can still be counted for a moment: try again briefly.

@@ -92,7 +92,8 @@ def server(ready_seconds: float = 240) -> Iterator[str]:
             DB, **{k: v for k, v in FAST.items() if k != "PASSWORD_HASHERS"}, CACHE_KEY_PREFIX=f"ha-drill-{port}"
         ),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # Kept for the operator: what a 500 during the failover was (if there is one).
+        stderr=(HA / "drill-gunicorn.log").open("w"),
     )
     base = f"http://127.0.0.1:{port}"
     try:

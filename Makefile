@@ -16,7 +16,7 @@ REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 .PHONY: help venv setup run test lint format db-up db-down psql migrate backup restore \
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
         citus-up citus-down citus-psql test-citus citus-drills bench-citus \
-        pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find tenant-pitr \
+        pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find pitr-receiver-up pitr-receiver-down pitr-receiver-status tenant-pitr \
         citus-pitr-setup citus-pitr-backup citus-restore-point citus-pitr-points citus-pitr-restore citus-pitr-drop citus-ha-up citus-ha-down
 
 help: ## list the targets
@@ -119,6 +119,15 @@ pitr-drop: ## stop and delete the PITR copy on RESTORE_PORT=<port>
 pitr-find: venv ## large committed DELETE/UPDATE/TRUNCATE transactions in the archived WAL: SINCE="<time>" [UNTIL=] [TABLE=trades] [MIN_ROWS=100]
 	@scripts/pitr.sh find
 
+pitr-receiver-up: db-up ## RPO 0: a synchronous WAL receiver (pg_receivewal) into WAL_RECEIVER_DIR (default .walreceiver/); every commit waits for its flush
+	@scripts/pitr.sh receiver-up
+
+pitr-receiver-down: ## clear synchronous_standby_names first, then stop the receiver and drop its slot
+	@scripts/pitr.sh receiver-down
+
+pitr-receiver-status: ## the receiver's process, setting and flushed position
+	@scripts/pitr.sh receiver-status
+
 tenant-pitr: venv ## one tenant back: SLUG=<slug> AT="<time>"|BEFORE_XID=<xid> [MODE=merge|replace] [TABLES="trades ..."]
 	@scripts/tenant-pitr.sh
 
@@ -158,7 +167,7 @@ bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on c
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)
 
-drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load, PITR and one tenant back (~6 min)
+drills: venv db-up redis-up ## reliability drills: PgBouncer, database restart, rollback scenarios 1-2, offboarding under load, PITR, one tenant back, the synchronous WAL receiver (~8 min)
 	$(VENV)/bin/pytest -m drill -s -p no:warnings tests/drills
 
 citus-up: venv ## Citus cluster in .citus/ (builds Citus if missing): coordinator on CITUS_PORT (default 54340), workers, migrate, demo data, .env.citus

@@ -9,6 +9,13 @@
 #   scripts/pitr.sh drop <port>                stop a restored copy and delete its directory
 #   scripts/pitr.sh find                       SINCE=.. UNTIL=.. [TABLE=..] [MIN_ROWS=100]: the large committed
 #                                              DELETE/UPDATE/TRUNCATE transactions in the archived WAL
+#   scripts/pitr.sh receiver-up                RPO 0: a synchronous WAL receiver (pg_receivewal --synchronous, its
+#                                              own slot) into WAL_RECEIVER_DIR (default .walreceiver/; another disk
+#                                              in production), then synchronous_standby_names = 'pg_receivewal'
+#   scripts/pitr.sh receiver-down              the setting cleared FIRST (commits never hang on a receiver that is
+#                                              gone), then the receiver stopped and its slot dropped
+#   scripts/pitr.sh receiver-status            the receiver's process, its slot and how far it has flushed
+#   A restore with WITH_RECEIVER=1 replays the receiver's WAL after the archive's: nothing acknowledged is lost.
 #
 # Everything lives in the checkout: .pgbackrest/ (0700, owned by the server's OS user) holds the generated
 # pgbackrest.conf, the repository, logs, locks and spool; the stanza is named after the checkout's port, so
@@ -29,6 +36,8 @@ COPIES="${PITR_COPIES_DIR:-$ROOT/.pitr}"
 STANZA="alphapulse"
 DB_NAME="alphapulse"
 ARCHIVE_TIMEOUT="${ARCHIVE_TIMEOUT:-60}"
+RECEIVER_DIR="${WAL_RECEIVER_DIR:-$ROOT/.walreceiver}"
+RECEIVER_SLOT="alphapulse_wal_receiver"
 
 say() { printf '\033[1m[pitr]\033[0m %s\n' "$*" >&2; }
 die() { printf '[pitr] error: %s\n' "$*" >&2; exit 1; }
@@ -214,6 +223,16 @@ cmd_restore() {
     rm -rf "$dir"
     die "pgbackrest restore failed (log in $PB_DIR/log); nothing was started"
   fi
+  if [ -n "${WITH_RECEIVER:-}" ]; then
+    # Recovery reads pg_wal when the archive has no more: the receiver's segments, the one it was
+    # writing (.partial) under its real name, carry every commit it acknowledged.
+    [ -d "$RECEIVER_DIR" ] || { rm -rf "$dir"; refuse "WITH_RECEIVER=1 but there is no receiver directory $RECEIVER_DIR"; }
+    local wal
+    for wal in "$RECEIVER_DIR"/0*; do
+      [ -f "$wal" ] || continue
+      as_pg cp "$wal" "$dir/pg_wal/$(basename "${wal%.partial}")"
+    done
+  fi
   # The copy's own port and socket; never the live one's. postgresql.auto.conf already has
   # restore_command and archive_mode=off (pgBackRest): the copy never writes into the repository.
   cat >>"$dir/postgresql.conf" <<CONF
@@ -307,6 +326,61 @@ cmd_find() {
       --since "$since" ${until_:+--until "$until_"} ${table:+--table "$table"} --min-rows "${MIN_ROWS:-100}"
 }
 
+receiver_pids() { pgrep -f -- "pg_receivewal -D $RECEIVER_DIR " || true; }
+
+cmd_receiver_up() {
+  live_running || refuse "the local PostgreSQL is not running on :$PGPORT: run make db-up first"
+  case "$(psql_live -c 'SHOW wal_level')" in replica | logical) ;; *) refuse "wal_level is minimal: run make pitr-setup first" ;; esac
+  install -d -m 700 -o "$(owner)" "$RECEIVER_DIR"
+  psql_live -v slot="$RECEIVER_SLOT" <<'SQL'
+SELECT pg_create_physical_replication_slot(:'slot', true)
+WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = :'slot') \g /dev/null
+SQL
+  if [ -z "$(receiver_pids)" ]; then
+    # Loops on a lost connection (no --no-loop): a restart of the server does not end it.
+    as_pg nohup "$(bindir)/pg_receivewal" -D "$RECEIVER_DIR" -S "$RECEIVER_SLOT" --synchronous \
+      -h "$PGDATA" -p "$PGPORT" -U "$(superuser)" >>"$RECEIVER_DIR/receiver.log" 2>&1 &
+  fi
+  local i
+  for i in $(seq 1 60); do
+    [ "$(psql_live -c "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pg_receivewal' AND state = 'streaming'")" = 1 ] && break
+    [ "$i" = 60 ] && die "the receiver did not start streaming (log: ${RECEIVER_DIR#"$ROOT"/}/receiver.log)"
+    sleep 0.5
+  done
+  psql_live <<'SQL'
+ALTER SYSTEM SET synchronous_standby_names = 'pg_receivewal';
+SELECT pg_reload_conf() \g /dev/null
+SQL
+  say "synchronous WAL receiver streaming into ${RECEIVER_DIR#"$ROOT"/}: every commit now waits for its flush"
+  say "while it is down every commit waits: make pitr-receiver-down clears the setting first"
+}
+
+cmd_receiver_down() {
+  if live_running; then
+    psql_live <<'SQL'
+ALTER SYSTEM RESET synchronous_standby_names;
+SELECT pg_reload_conf() \g /dev/null
+SQL
+  fi
+  local pid
+  for pid in $(receiver_pids); do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 20); do [ -z "$(receiver_pids)" ] && break; sleep 0.25; done
+  if live_running; then
+    # A slot nobody reads would keep every WAL segment from now on.
+    psql_live -v slot="$RECEIVER_SLOT" <<'SQL'
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = :'slot' \g /dev/null
+SQL
+  fi
+  say "synchronous WAL receiver stopped, setting cleared, slot dropped (its WAL stays in ${RECEIVER_DIR#"$ROOT"/})"
+}
+
+cmd_receiver_status() {
+  live_running || refuse "the local PostgreSQL is not running on :$PGPORT"
+  echo "receiver process: $(receiver_pids | paste -sd, - | sed 's/^$/none/')"
+  echo "synchronous_standby_names: '$(psql_live -c 'SHOW synchronous_standby_names')'"
+  psql_live -F ' ' -c "SELECT 'streaming: state ' || state || ', sync ' || sync_state || ', flushed ' || flush_lsn || ' of ' || pg_current_wal_lsn() FROM pg_stat_replication WHERE application_name = 'pg_receivewal'"
+}
+
 case "${1:-}" in
   setup) cmd_setup ;;
   backup) cmd_backup "${2:-${TYPE:-incr}}" ;;
@@ -314,5 +388,8 @@ case "${1:-}" in
   restore) cmd_restore ;;
   drop) cmd_drop "${2:-}" ;;
   find) cmd_find ;;
-  *) echo "usage: scripts/pitr.sh setup|backup [full|diff|incr]|info|restore|drop PORT|find" >&2; exit 2 ;;
+  receiver-up) cmd_receiver_up ;;
+  receiver-down) cmd_receiver_down ;;
+  receiver-status) cmd_receiver_status ;;
+  *) echo "usage: scripts/pitr.sh setup|backup [full|diff|incr]|info|restore|drop PORT|find|receiver-up|receiver-down|receiver-status" >&2; exit 2 ;;
 esac

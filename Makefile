@@ -149,10 +149,10 @@ citus-pitr-restore: ## the whole cluster at restore point NAME=, into .pitr/citu
 citus-pitr-drop: ## stop and delete the restored cluster NAME=
 	@scripts/citus-pitr.sh drop
 
-citus-ha-up: venv ## one Citus worker as a synchronous pg_auto_failover pair (+ follower running citus_update_node); globex moved onto it
+citus-ha-up: venv ## one Citus worker as a synchronous pg_auto_failover pair (+ follower running citus_update_node); globex moved onto it; HA_WORKERS=all: every worker a pair
 	@scripts/citus-ha.sh up
 
-citus-ha-down: ## stop the pair's keepers, the monitor and the follower
+citus-ha-down: ## stop the pairs' keepers, the monitor and the followers
 	@scripts/citus-ha.sh down
 
 BENCH_DB ?= alphapulse_bench

@@ -4,14 +4,15 @@
 #                                worker of the running cluster) and its synchronous standby b (:+12), tuned
 #                                timeouts, the follower that runs citus_update_node after a failover;
 #                                then SLUGS (default "globex") moved onto that worker. Idempotent.
+#                                HA_WORKERS=all: every worker `citus.sh up` made (:+1, :+2, ...) becomes a pair
+#                                too, each in a formation of its own, its standby on its port + 20, a follower each.
 #   scripts/citus-ha.sh status   the monitor's view and the follower's log tail
 #   scripts/citus-ha.sh down     stops the follower, both keepers and the monitor (the worker stays
 #                                registered: move its tenants off first, or make citus-down)
 # Everything in .citus-ha/ (0700); pg_autoctl's pid files in .citus-ha/tmp. pg_auto_failover comes from the
 # Debian packages, installed when missing with PostgreSQL pinned (scripts/apt-common.sh).
 #
-# This protects ONE worker (the new one). The other workers are plain; protecting each is the same
-# procedure per worker (a formation per pair), not automated here.
+# Without HA_WORKERS=all this protects ONE worker (the new one) and the others stay plain.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,7 @@ HA="${ALPHAPULSE_CITUS_HA_DIR:-$ROOT/.citus-ha}"
 MONITOR_PORT=$((CITUS_PORT + 10))
 A_PORT=$((CITUS_PORT + 11))
 B_PORT=$((CITUS_PORT + 12))
+CITUS_WORKERS="${CITUS_WORKERS:-2}" # the workers `citus.sh up` made: CITUS_PORT+1 ...
 A_DIR="$ROOT/.citus/worker-$A_PORT" # a is a Citus worker like any other (scripts/citus.sh add-worker)
 B_DIR="$HA/b"
 MONITOR_URL="postgres://autoctl_node@127.0.0.1:$MONITOR_PORT/pg_auto_failover?sslmode=disable"
@@ -43,9 +45,52 @@ keeper() { # keeper NAME PGDATA: pg_autoctl run in the background, pid in $HA/NA
   echo $! >"$HA/$1.pid"
 }
 monitor_sql() { as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h /var/run/postgresql -p "$MONITOR_PORT" -d pg_auto_failover "$@"; }
-state_of() { asp pg_autoctl show state --pgdata "$HA/monitor" --json 2>/dev/null | /usr/bin/python3 -c '
+state_of() { asp pg_autoctl show state --pgdata "$HA/monitor" --formation "${1:-default}" --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 print(" ".join("%s:%s" % (n["nodename"], n["current_group_state"]) for n in json.load(sys.stdin)))' 2>/dev/null || true; }
+
+# protect_pair FORMATION NAME_A PORT_A DIR_A NAME_B PORT_B DIR_B: the running Citus worker in DIR_A becomes
+# the primary of a synchronous pg_auto_failover pair in its own formation, with a standby made by
+# pg_basebackup in DIR_B. Idempotent.
+protect_pair() {
+  local formation="$1" name_a="$2" port_a="$3" dir_a="$4" name_b="$5" port_b="$6" dir_b="$7" i
+  if [ "$formation" != default ] && ! monitor_sql -c "SELECT 1 FROM pgautofailover.formation WHERE formationid = '$formation'" | grep -q 1; then
+    asp pg_autoctl create formation --monitor "$MONITOR_URL" --formation "$formation" --kind pgsql --dbname postgres \
+      >>"$HA/monitor.log" 2>&1 || die "formation $formation: create failed ($HA/monitor.log)"
+  fi
+  if [ ! -f "$dir_a/pg_autoctl.cfg" ] && ! grep -q pgautofailover_monitor "$dir_a/pg_hba.conf"; then
+    as_pg "$PGBIN/pg_ctl" -D "$dir_a" -m fast -w stop >/dev/null 2>&1 || true
+    # pg_auto_failover's own roles, first in pg_hba.conf (loopback only); everyone else keeps scram.
+    local hba
+    hba="$(cat "$dir_a/pg_hba.conf")"
+    printf '%s\n%s\n%s\n%s\n' "host all pgautofailover_monitor 127.0.0.1/32 trust" \
+      "host replication pgautofailover_replicator 127.0.0.1/32 trust" \
+      "host all pgautofailover_replicator 127.0.0.1/32 trust" "$hba" >"$dir_a/pg_hba.conf"
+  fi
+  if ! asp pg_autoctl show state --pgdata "$HA/monitor" --formation "$formation" 2>/dev/null | grep -q " $name_a "; then
+    as_pg "$PGBIN/pg_ctl" -D "$dir_a" -m fast -w stop >/dev/null 2>&1 || true
+    asp pg_autoctl create postgres --pgdata "$dir_a" --pgport "$port_a" --pghost "$dir_a" --hostname 127.0.0.1 \
+      --name "$name_a" --formation "$formation" --monitor "$MONITOR_URL" --no-ssl --skip-pg-hba --pgctl "$PGBIN/pg_ctl" \
+      >>"$HA/$name_a.log" 2>&1 || die "pg_autoctl create ($name_a) failed ($HA/$name_a.log)"
+  fi
+  keeper "$name_a" "$dir_a"
+  if [ ! -f "$dir_b/PG_VERSION" ]; then
+    say "$formation: the standby of :$port_a on :$port_b (pg_basebackup)"
+    asp pg_autoctl create postgres --pgdata "$dir_b" --pgport "$port_b" --pghost "$dir_a" --hostname 127.0.0.1 \
+      --name "$name_b" --formation "$formation" --monitor "$MONITOR_URL" --no-ssl --skip-pg-hba --pgctl "$PGBIN/pg_ctl" \
+      >>"$HA/$name_b.log" 2>&1 || die "pg_autoctl create ($name_b) failed ($HA/$name_b.log)"
+  fi
+  keeper "$name_b" "$dir_b"
+  local node
+  for node in "$dir_a" "$dir_b"; do
+    asp pg_autoctl config set --pgdata "$node" timeout.network_partition_timeout 5 >/dev/null 2>&1 || true
+  done
+  for i in $(seq 1 240); do
+    case "$(state_of "$formation")" in *primary*secondary* | *secondary*primary*) break ;; esac
+    sleep 1
+  done
+  say "$formation pair: $(state_of "$formation")"
+}
 
 cmd_up() {
   command -v pg_autoctl >/dev/null 2>&1 || apt_install_pinned "postgresql-$(basename "$(dirname "$PGBIN")")-auto-failover" pg-auto-failover-cli
@@ -76,39 +121,17 @@ SQL
     say "worker a: a new Citus worker on :$A_PORT"
     "$ROOT/scripts/citus.sh" add-worker "$A_PORT" alphapulse >/dev/null
   fi
-  if [ ! -f "$A_DIR/pg_autoctl.cfg" ] && ! grep -q pgautofailover_monitor "$A_DIR/pg_hba.conf"; then
-    as_pg "$PGBIN/pg_ctl" -D "$A_DIR" -m fast -w stop >/dev/null 2>&1 || true
-    # pg_auto_failover's own roles, first in pg_hba.conf (loopback only); everyone else keeps scram.
-    local hba
-    hba="$(cat "$A_DIR/pg_hba.conf")"
-    printf '%s\n%s\n%s\n%s\n' "host all pgautofailover_monitor 127.0.0.1/32 trust" \
-      "host replication pgautofailover_replicator 127.0.0.1/32 trust" \
-      "host all pgautofailover_replicator 127.0.0.1/32 trust" "$hba" >"$A_DIR/pg_hba.conf"
+  protect_pair default a "$A_PORT" "$A_DIR" b "$B_PORT" "$B_DIR"
+  follower default follower "$A_PORT"
+  if [ "${HA_WORKERS:-}" = all ]; then
+    # Every worker `citus.sh up` made becomes a pair of its own (a formation each), standby on port+20.
+    local port
+    for port in $(seq $((CITUS_PORT + 1)) $((CITUS_PORT + CITUS_WORKERS))); do
+      [ -f "$ROOT/.citus/worker-$port/PG_VERSION" ] || die "no worker on :$port to protect (make citus-up first)"
+      protect_pair "w$port" "w${port}a" "$port" "$ROOT/.citus/worker-$port" "w${port}b" $((port + 20)) "$HA/w${port}b"
+      follower "w$port" "follower-w$port" "$port"
+    done
   fi
-  if ! asp pg_autoctl show state --pgdata "$HA/monitor" 2>/dev/null | grep -q " a "; then
-    as_pg "$PGBIN/pg_ctl" -D "$A_DIR" -m fast -w stop >/dev/null 2>&1 || true
-    asp pg_autoctl create postgres --pgdata "$A_DIR" --pgport "$A_PORT" --pghost "$A_DIR" --hostname 127.0.0.1 \
-      --name a --monitor "$MONITOR_URL" --no-ssl --skip-pg-hba --pgctl "$PGBIN/pg_ctl" >>"$HA/a.log" 2>&1 \
-      || die "pg_autoctl create (a) failed ($HA/a.log)"
-  fi
-  keeper a "$A_DIR"
-  if [ ! -f "$B_DIR/PG_VERSION" ]; then
-    say "worker b: the standby of a on :$B_PORT (pg_basebackup)"
-    asp pg_autoctl create postgres --pgdata "$B_DIR" --pgport "$B_PORT" --pghost "$A_DIR" --hostname 127.0.0.1 \
-      --name b --monitor "$MONITOR_URL" --no-ssl --skip-pg-hba --pgctl "$PGBIN/pg_ctl" >>"$HA/b.log" 2>&1 \
-      || die "pg_autoctl create (b) failed ($HA/b.log)"
-  fi
-  keeper b "$B_DIR"
-  local node
-  for node in "$A_DIR" "$B_DIR"; do
-    asp pg_autoctl config set --pgdata "$node" timeout.network_partition_timeout 5 >/dev/null 2>&1 || true
-  done
-  for i in $(seq 1 240); do
-    case "$(state_of)" in *primary*secondary* | *secondary*primary*) break ;; esac
-    sleep 1
-  done
-  say "pair: $(state_of)"
-  cmd_follower
   local admin
   admin="$(env_value CITUS_ADMIN_DATABASE_URL)"
   "$ROOT/.venv/bin/python" - "$admin" <<'PY'
@@ -138,21 +161,29 @@ PY
   say "ready: monitor :$MONITOR_PORT, worker a :$A_PORT + standby b :$B_PORT (synchronous), follower running"
 }
 
-cmd_follower() {
-  alive "$HA/follower.pid" && return 0
-  nohup "$ROOT/.venv/bin/python" "$ROOT/scripts/citus_ha_follower.py" --monitor "$MONITOR_URL" \
-    --coordinator "$(env_value CITUS_ADMIN_DATABASE_URL)" --node "127.0.0.1:$A_PORT" >>"$HA/follower.log" 2>&1 &
-  echo $! >"$HA/follower.pid"
+# follower FORMATION PIDNAME PORT: the process that runs citus_update_node when FORMATION's primary
+# changes, for the pg_dist_node row that named :PORT when it started.
+follower() {
+  alive "$HA/$2.pid" && return 0
+  nohup "$ROOT/.venv/bin/python" "$ROOT/scripts/citus_ha_follower.py" --monitor "$MONITOR_URL" --formation "$1" \
+    --coordinator "$(env_value CITUS_ADMIN_DATABASE_URL)" --node "127.0.0.1:$3" >>"$HA/$2.log" 2>&1 &
+  echo $! >"$HA/$2.pid"
 }
 
 cmd_status() {
-  asp pg_autoctl show state --pgdata "$HA/monitor"
-  tail -n 5 "$HA/follower.log" 2>/dev/null || true
+  local formation
+  for formation in $(monitor_sql -c "SELECT formationid FROM pgautofailover.formation WHERE formationid <> 'monitor' ORDER BY 1"); do
+    echo "formation $formation:"
+    asp pg_autoctl show state --pgdata "$HA/monitor" --formation "$formation"
+  done
+  tail -q -n 3 "$HA"/follower*.log 2>/dev/null || true
 }
 
 cmd_down() {
-  local name
-  for name in follower b a monitor; do
+  local name names
+  # Followers first, then standbys before primaries (no promotion on the way down), the monitor last.
+  names="$(cd "$HA" && ls follower*.pid 2>/dev/null | sed 's/\.pid$//'; echo b; ls w*b.pid 2>/dev/null | sed 's/\.pid$//'; echo a; ls w*a.pid 2>/dev/null | sed 's/\.pid$//')"
+  for name in $names monitor; do
     if alive "$HA/$name.pid"; then
       # The pid is runuser's (as root) or pg_autoctl's: signal its children too, pg_autoctl stops its PostgreSQL.
       kill $(ps -o pid= --ppid "$(cat "$HA/$name.pid")") "$(cat "$HA/$name.pid")" 2>/dev/null || true
@@ -167,6 +198,5 @@ case "${1:-}" in
   up) cmd_up ;;
   status) cmd_status ;;
   down) cmd_down ;;
-  follower) cmd_follower ;;
   *) echo "usage: scripts/citus-ha.sh up|status|down" >&2; exit 2 ;;
 esac

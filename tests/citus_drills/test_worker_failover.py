@@ -7,6 +7,10 @@ primary's keeper is killed (-9) and its PostgreSQL stopped immediately. Reported
 globex (kill to its first 201 after), its failed requests (must all be 503 JSON), acme's failures
 (must be 0), acknowledged writes lost (must be 0: every 201's trade is there afterwards), and the
 dead node rejoining as a standby. Skipped without the pair.
+
+With `make citus-ha-up HA_WORKERS=all` every worker is a pair of its own: a second drill kills the
+primary of acme's worker the same way, with globex (elsewhere) as the bystander that must see 0
+failures.
 """
 
 from __future__ import annotations
@@ -113,13 +117,47 @@ def server(ready_seconds: float = 240) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def primary() -> tuple[str, Path]:
-    """The pair's current primary: its keeper's name (a or b) and data directory."""
-    for line in states().splitlines():
-        cells = [c.strip() for c in line.split("|")]
-        if len(cells) > 5 and cells[-1] == "primary":
-            return cells[0], A_DIR if cells[0] == "a" else HA / "b"
-    pytest.fail(f"no primary in the pair:\n{states()}")
+def monitor_nodes() -> list[tuple[str, str, int, str]]:
+    """(formation, node name, port, reported state) of every node the pg_auto_failover monitor knows."""
+    url = f"postgres://autoctl_node@127.0.0.1:{CITUS_PORT + 10}/pg_auto_failover?sslmode=disable"
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as monitor:
+        return [
+            tuple(row)
+            for row in monitor.execute(
+                "SELECT formationid, nodename, nodeport, reportedstate FROM pgautofailover.node ORDER BY 1, 2"
+            )
+        ]
+
+
+def data_dir(name: str) -> Path:
+    """Where scripts/citus-ha.sh keeps a node: a (the added worker), b, wPORTa (the worker citus.sh made), wPORTb."""
+    if name == "a":
+        return A_DIR
+    if name.startswith("w") and name.endswith("a"):
+        return ROOT / ".citus" / f"worker-{name[1:-1]}"
+    return HA / name
+
+
+def formation_of(slug: str) -> str:
+    """The pg_auto_failover formation of the worker that holds the tenant's shards now."""
+    with psycopg.connect(scratch.url("owner", DB), autocommit=True) as owner:
+        port = owner.execute(
+            "SELECT n.nodeport FROM tenants t, pg_dist_placement p JOIN pg_dist_node n USING (groupid) "
+            "WHERE t.slug = %s AND p.shardid = get_shard_id_for_distribution_column('trades', t.id)",
+            [slug],
+        ).fetchone()[0]
+    for formation, _, node_port, _ in monitor_nodes():
+        if node_port == port:
+            return formation
+    pytest.fail(f"{slug}'s worker :{port} is not a protected pair (make citus-ha-up HA_WORKERS=all)")
+
+
+def primary(formation: str = "default") -> tuple[str, Path]:
+    """The pair's current primary: its keeper's name and data directory."""
+    for node_formation, name, _, state in monitor_nodes():
+        if node_formation == formation and state == "primary":
+            return name, data_dir(name)
+    pytest.fail(f"no primary in formation {formation}:\n{states()}")
 
 
 def alive(pidfile) -> bool:
@@ -145,21 +183,33 @@ def states() -> str:
     ).stdout
 
 
+USERS = {"globex": "bob", "acme": "alice"}
+
+
 @pytest.mark.skipif(not (HA / "a.pid").exists(), reason="run make citus-ha-up first")
 def test_a_protected_worker_fails_over_with_no_acknowledged_write_lost():
     assert alive(HA / "follower.pid"), "the follower is not running"
+    fail_over("globex", "acme", "default")
+
+
+@pytest.mark.skipif(not list(HA.glob("follower-w*.pid")), reason="run make citus-ha-up HA_WORKERS=all first")
+def test_every_worker_fails_over_with_no_acknowledged_write_lost():
+    formation = formation_of("acme")
+    assert alive(HA / f"follower-{formation}.pid"), f"the follower of {formation} is not running"
+    fail_over("acme", "globex", formation)
+
+
+def fail_over(victim: str, bystander: str, formation: str) -> None:
     load = Load()
     with server() as base:
-        headers = {
-            slug: login(base, slug, user, DEMO_PASSWORD) for slug, user in (("globex", "bob"), ("acme", "alice"))
-        }
+        headers = {slug: login(base, slug, USERS[slug], DEMO_PASSWORD) for slug in (victim, bystander)}
         threads = [threading.Thread(target=load.client, args=(base, s, headers[s])) for s in headers for _ in range(2)]
         for thread in threads:
             thread.start()
         try:
             time.sleep(4)
             killed = time.monotonic()
-            name, data = primary()
+            name, data = primary(formation)
             for pid in reversed(tree(int((HA / f"{name}.pid").read_text()))):
                 try:
                     os.kill(pid, 9)
@@ -171,8 +221,8 @@ def test_a_protected_worker_fails_over_with_no_acknowledged_write_lost():
             )
             deadline = killed + 90
             while time.monotonic() < deadline:
-                failures = [h.at for h in load.hits if h.slug == "globex" and h.status != 201 and h.at > killed]
-                if failures and any(h.slug == "globex" and h.status == 201 and h.at > failures[-1] for h in load.hits):
+                failures = [h.at for h in load.hits if h.slug == victim and h.status != 201 and h.at > killed]
+                if failures and any(h.slug == victim and h.status == 201 and h.at > failures[-1] for h in load.hits):
                     break
                 time.sleep(0.2)
             time.sleep(3)
@@ -181,47 +231,48 @@ def test_a_protected_worker_fails_over_with_no_acknowledged_write_lost():
             for thread in threads:
                 thread.join()
     # Back = the first 201 after the last failure (a 201 right after the kill was in flight before it).
-    last_failure = max((h.at for h in load.hits if h.slug == "globex" and h.status != 201), default=killed)
-    globex_back = min(
-        (h.at for h in load.hits if h.slug == "globex" and h.status == 201 and h.at > last_failure), default=None
+    last_failure = max((h.at for h in load.hits if h.slug == victim and h.status != 201), default=killed)
+    victim_back = min(
+        (h.at for h in load.hits if h.slug == victim and h.status == 201 and h.at > last_failure), default=None
     )
     failed = [h for h in load.hits if h.status != 201]
-    failed_globex = [h for h in failed if h.slug == "globex"]
-    failed_acme = [h for h in failed if h.slug == "acme"]
+    failed_victim = [h for h in failed if h.slug == victim]
+    failed_bystander = [h for h in failed if h.slug == bystander]
     acked = [h.trade for h in load.hits if h.status == 201]
     with psycopg.connect(scratch.url("owner", DB), autocommit=True) as owner:
         present = {str(r[0]) for r in owner.execute("SELECT id FROM trades WHERE symbol = 'HA'")}
     lost = [t for t in acked if t not in present]
-    follower = (HA / "follower.log").read_text().splitlines()[-1]
+    follower_log = HA / ("follower.log" if formation == "default" else f"follower-{formation}.log")
+    follower = follower_log.read_text().splitlines()[-1]
 
     rejoin_started = time.monotonic()
     subprocess.run(
         ["bash", "scripts/citus-ha.sh", "up"],
         cwd=ROOT,
         capture_output=True,
-        env={**os.environ, "CITUS_PORT": str(CITUS_PORT)},
+        env={**os.environ, "CITUS_PORT": str(CITUS_PORT), "HA_WORKERS": "" if formation == "default" else "all"},
         timeout=600,
     )
     rejoined = None
     while time.monotonic() - rejoin_started < 180:
-        state = states()
-        if f" {name} |" in state and "secondary" in state.split(f" {name} |", 1)[1].splitlines()[0]:
+        if (formation, name, "secondary") in {(f, n, state) for f, n, _, state in monitor_nodes()}:
             rejoined = time.monotonic() - rejoin_started
             break
         time.sleep(1)
     report(
         "Citus worker failover: the protected worker's primary killed under API load",
         requests=f"{len(load.hits)} ({len(acked)} x 201)",
-        globex_outage=f"{globex_back - killed:.1f} s" if globex_back else "never back",
-        globex_failed=f"{len(failed_globex)}: statuses {sorted({h.status for h in failed_globex})}, "
-        f"all JSON: {all(h.json for h in failed_globex)}",
-        acme_failed=len(failed_acme),
+        formation=f"{formation}: {victim}'s worker killed, {bystander} elsewhere",
+        victim_outage=f"{victim_back - killed:.1f} s" if victim_back else "never back",
+        victim_failed=f"{len(failed_victim)}: statuses {sorted({h.status for h in failed_victim})}, "
+        f"all JSON: {all(h.json for h in failed_victim)}",
+        bystander_failed=len(failed_bystander),
         acknowledged_writes_lost=f"{len(lost)} of {len(acked)}",
         follower=follower,
         old_primary_rejoined_as_standby=f"{rejoined:.1f} s after its keeper restarted" if rejoined else "no",
     )
-    assert globex_back is not None
+    assert victim_back is not None
     assert not lost
-    assert not failed_acme
-    assert {h.status for h in failed_globex} <= {503} and all(h.json for h in failed_globex)
+    assert not failed_bystander
+    assert {h.status for h in failed_victim} <= {503} and all(h.json for h in failed_victim)
     assert rejoined is not None

@@ -191,6 +191,13 @@ cmd_down() {
     fi
     rm -f "$HA/$name.pid"
   done
+  # A node left with synchronous_standby_names and no keeper would hang every commit once started
+  # alone (citus.sh up): the setting goes with the pair, and citus-ha-up sets it again.
+  local dir
+  for dir in "$ROOT"/.citus/worker-* "$HA"/b "$HA"/w*b; do
+    [ -f "$dir/postgresql.auto.conf" ] || continue
+    sed -i '/^synchronous_standby_names/d' "$dir/postgresql.auto.conf"
+  done
   say "follower, keepers and monitor stopped"
 }
 

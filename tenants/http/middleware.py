@@ -48,6 +48,7 @@ from alphapulse.exceptions import database_failure_response
 from tenants.context import tenant_transaction
 from tenants.database.routers import _staff_request
 from tenants.database.tenant_setting import Query
+from tenants.http import idempotency
 from tenants.http.auth import TENANT_CLAIM
 from tenants.http.permissions import WriteGuard, write_guard
 from tenants.http.throttling import LoginThrottle
@@ -233,12 +234,16 @@ class TenantContextMiddleware:
         token = verified_claims(request)
         tenant_id, user_id = claimed_tenant_id(token), claimed_user_id(token)
         guard = write_guard(request.method or "GET", request.path_info)
+        try:  # Idempotency-Key: its claim rides in the opening round trip (tenants.http.idempotency)
+            claim = idempotency.claim_for(request, tenant_id, user_id)
+        except idempotency.KeyRefused as refused:
+            return idempotency.refusal(refused)
         with tenant_transaction(
             tenant_id,
-            identity_queries(tenant_id, user_id),
+            identity_queries(tenant_id, user_id) + ([claim.query()] if claim else []),
             read_only=guard.read_only,
             read_only_guard=read_only_guard(guard, tenant_id, user_id),
-        ) as (_, (tenant_row, user_row)):
+        ) as (_, (tenant_row, user_row, *claim_rows)):
             progress["opened"] = True
             # A Refused leaving the block rolls the transaction back.
             tenant, user = claimed_tenant(tenant_row), claimed_user(user_row)
@@ -246,7 +251,7 @@ class TenantContextMiddleware:
             scoped.tenant = tenant
             scoped.tenant_user = user
             scoped.token_claims = token.payload
-            response = self.get_response(request)
+            response = idempotency.answered(claim, claim_rows, lambda: self.get_response(request))
             if response.status_code >= 400:
                 # A refused or failed request writes nothing. (Django may have
                 # turned an exception into this response before it reached us,

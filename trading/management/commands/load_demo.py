@@ -21,6 +21,7 @@ from tenants.database.bulk import bulk_insert
 from tenants.management.base import OperatorCommand, refused
 from tenants.models import Tenant, User
 from tenants.roles import Role
+from trading import ledger
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
 
 # Each demo tenant: an admin, a trader and a viewer (README, "Try it").
@@ -138,28 +139,31 @@ class Command(OperatorCommand):
                     status=rng.choice(["new", "filled", "cancelled", "partially_filled"]),
                 )
             )
+            # Filled by hand before fills existed: as much as its status says.
+            order = orders[-1]
+            if order.status == "filled":
+                order.filled_quantity = order.quantity
+            elif order.status == "partially_filled":
+                order.filled_quantity = (order.quantity / 2).quantize(Decimal("0.01"))
         bulk_insert(Order.objects.using(OWNER_DATABASE), orders, batch_size=1000)
-        bulk_insert(
-            Position.objects.using(OWNER_DATABASE),
-            [
-                Position(
-                    tenant=tenant,
-                    user=user,
-                    symbol=symbol,
-                    quantity=money(rng, -50, 500, 2),
-                    average_price=money(rng, 5, 900, 2),
-                )
-                for user in users
-                for symbol in SYMBOLS
-            ],
-        )
+        # Positions follow trades: each is what its user's trades in the symbol sum to (trading.ledger).
+        by_key: dict[tuple, list] = {}
+        for trade in sorted(trades, key=lambda t: (t.created_at, str(t.pk))):
+            by_key.setdefault((trade.user, trade.symbol), []).append((trade.side, trade.quantity, trade.price))
+        positions = []
+        for (user, symbol), booked in by_key.items():
+            quantity, average = ledger.fold(booked)
+            positions.append(
+                Position(tenant=tenant, user=user, symbol=symbol, quantity=quantity, average_price=average)
+            )
+        bulk_insert(Position.objects.using(OWNER_DATABASE), positions)
         bulk_insert(
             PortfolioSnapshot.objects.using(OWNER_DATABASE), self._daily_snapshots(rng, tenant, users, now, days=60)
         )
         risk = {}  # by the job's natural key (tenant, user, metric, window_days, as_of)
         for _ in range(trade_count // 20):
             metric = row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
-            metric.as_of = metric.created_at
+            metric.as_of, metric.computed = metric.created_at, True
             risk[(metric.user_id, metric.metric, metric.as_of)] = metric
         bulk_insert(RiskMetric.objects.using(OWNER_DATABASE), list(risk.values()))
         bulk_insert(
@@ -196,6 +200,7 @@ class Command(OperatorCommand):
                         total_value=cash + positions,
                         taken_at=taken_at,
                         created_at=taken_at,
+                        computed=True,  # history as the job would have written it
                     )
                 )
         return snapshots

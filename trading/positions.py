@@ -26,7 +26,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from tenants.context import require_tenant_id
-from trading import ledger
+from trading import ledger, rebuild
 from trading.models import Position, Trade
 
 TRADE_COLUMNS = (
@@ -102,8 +102,21 @@ def book_trade(
     """Insert a trade in the current tenant and move its position, in one statement."""
     tenant_id = require_tenant_id()
     now = timezone.now()
-    trade_values: list[Any] = [uuid.uuid4(), tenant_id, user_id, now, symbol, side, quantity, price, executed_at or now, order_id]
-    position_values: list[Any] = [uuid.uuid4(), tenant_id, user_id, now, now, symbol, ledger.signed(side, quantity), price]
+    executed_at = executed_at or now
+    trade_values: list[Any] = [
+        uuid.uuid4(),
+        tenant_id,
+        user_id,
+        now,
+        symbol,
+        side,
+        quantity,
+        price,
+        executed_at,
+        order_id,
+    ]
+    position_values: list[Any] = [uuid.uuid4(), tenant_id, user_id, now, now, symbol, ledger.signed(side, quantity)]
+    position_values.append(price)
     with connection.cursor() as cursor:
         cursor.execute(BOOK_TRADE_SQL, [*trade_values, *position_values])
         row = cursor.fetchone()
@@ -123,14 +136,15 @@ def trades_of(user_id: object, symbol: str) -> list[tuple[str, Decimal, Decimal]
     )
 
 
-def recompute(user_id: object, symbol: str) -> Position | None:
-    """Write the position of (user, symbol) as its trades sum it; delete it when no trade is left."""
+def recompute(user_id: uuid.UUID, symbol: str) -> None:
+    """Write the position of (user, symbol) as its trades sum it; delete it when no trade is left.
+
+    Two statements: the key's trades, then one upsert (or delete) of its position."""
+    tenant_id = require_tenant_id()
     trades = trades_of(user_id, symbol)
-    if not trades:
-        Position.objects.filter(user_id=user_id, symbol=symbol).delete()
-        return None
-    quantity, average = ledger.fold(trades)
-    position, _ = Position.objects.update_or_create(
-        user_id=user_id, symbol=symbol, defaults={"quantity": quantity, "average_price": average}
-    )
-    return position
+    with connection.cursor() as cursor:
+        if not trades:
+            cursor.execute(rebuild.DELETE_SQL, [tenant_id, user_id, symbol])
+            return
+        now = timezone.now()
+        cursor.execute(rebuild.UPSERT_SQL, [uuid.uuid4(), tenant_id, user_id, symbol, *ledger.fold(trades), now, now])

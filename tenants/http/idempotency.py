@@ -131,6 +131,8 @@ def replay(claim: Claim) -> HttpResponse:
         # say so rather than run the request a second time.
         return JsonResponse({"detail": f"A request with this {HEADER} is still in progress: retry."}, status=409)
     fingerprint, status_code, body = row
+    if isinstance(body, str):  # Django's psycopg set-up loads jsonb as text
+        body = json.loads(body)
     if fingerprint != claim.fingerprint:
         return JsonResponse(
             {

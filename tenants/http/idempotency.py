@@ -37,6 +37,7 @@ from typing import Any
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 from tenants.database.tenant_setting import Query
 
@@ -45,14 +46,16 @@ MAX_KEY_LENGTH = 255
 KEY_TTL = timedelta(hours=24)
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-# Claimed only for a tenant that exists (the claim runs before the middleware reads
-# the tenant: an unknown tenant must stay a 401, not a key violation).
+# The times are parameters: Citus refuses a non-immutable function (now()) in the
+# WHERE of ON CONFLICT on a distributed table. VALUES, not INSERT ... SELECT: one
+# router statement on Citus. A token of a tenant that no longer exists fails the
+# claim's key to `tenants`: the middleware answers that as the unknown tenant it is.
 CLAIM_SQL = (
     "INSERT INTO idempotency_keys (id, tenant_id, principal, key, fingerprint, created_at) "
-    "SELECT %s, %s, %s, %s, %s, now() WHERE EXISTS (SELECT FROM tenants WHERE id = %s) "
+    "VALUES (%s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (tenant_id, principal, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
     "created_at = EXCLUDED.created_at, status_code = NULL, body = NULL "
-    "WHERE idempotency_keys.created_at < now() - %s "
+    "WHERE idempotency_keys.created_at < %s "
     "RETURNING id"
 )
 STORE_SQL = "UPDATE idempotency_keys SET status_code = %s, body = %s::jsonb WHERE tenant_id = %s AND id = %s"
@@ -81,9 +84,10 @@ class Claim:
 
     def query(self) -> Query:
         """The claim, for the opening round trip (tenants.context.tenant_transaction's `queries`)."""
+        now = timezone.now()
         return (
             CLAIM_SQL,
-            [self.claim_id, self.tenant_id, self.principal, self.key, self.fingerprint, self.tenant_id, KEY_TTL],
+            [self.claim_id, self.tenant_id, self.principal, self.key, self.fingerprint, now, now - KEY_TTL],
         )
 
 

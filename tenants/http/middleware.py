@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from psycopg import sql
 from rest_framework_simplejwt.exceptions import TokenError
@@ -231,6 +231,15 @@ class TenantContextMiddleware:
             return _database_failure(exc)
 
     def _as_tenant(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
+        try:
+            return self._as_tenant_keyed(request, progress)
+        except IntegrityError as exc:
+            # Only an Idempotency-Key's claim can fail here, on its key to `tenants`.
+            if idempotency.HEADER in request.headers and not progress:
+                raise Refused(401, RefusalReason.UNKNOWN_TENANT, "Token's tenant does not exist.") from exc
+            raise
+
+    def _as_tenant_keyed(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
         token = verified_claims(request)
         tenant_id, user_id = claimed_tenant_id(token), claimed_user_id(token)
         guard = write_guard(request.method or "GET", request.path_info)

@@ -142,3 +142,19 @@ def test_keys_are_the_tenants_own(api, tenant_a, tenant_b):
 def test_no_header_no_key(api, tenant_a):
     assert api.post("/api/trades/", TRADE, format="json").status_code == 201
     assert count(IdempotencyKey, tenant_a) == 0
+
+
+def test_a_key_from_a_token_of_no_tenant_is_401_not_500(tenant_a):
+    import uuid
+
+    from rest_framework.test import APIClient
+
+    from tenants.http.auth import tokens_for
+    from tenants.models import User
+
+    client = APIClient()
+    token = tokens_for(User(id=uuid.uuid4(), tenant_id=uuid.uuid4()))["access"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = post(client, "/api/trades/", TRADE, "k")
+    assert response.status_code == 401, response.content
+    assert response.json()["detail"] == "Token's tenant does not exist."

@@ -89,9 +89,11 @@ class Trade(TradingModel):
     # The order this trade filled (POST /api/orders/<id>/fills/), or None for a trade
     # booked directly. The database key is (tenant_id, order_id) -> orders(tenant_id, id),
     # written by trading 0008: a plain key would be checked past RLS.
+    # DO_NOTHING: Django's PROTECT would look up trades by order_id alone (on Citus, every
+    # shard); the composite key refuses the delete, and only a new (unfilled) order is deletable.
     order = models.ForeignKey(
         "trading.Order",
-        on_delete=models.PROTECT,
+        on_delete=models.DO_NOTHING,
         db_constraint=False,
         db_index=False,
         null=True,

@@ -61,7 +61,7 @@ class Migration(migrations.Migration):
                 db_index=False,
                 editable=False,
                 null=True,
-                on_delete=django.db.models.deletion.PROTECT,
+                on_delete=django.db.models.deletion.DO_NOTHING,
                 related_name="+",
                 to="trading.order",
             ),

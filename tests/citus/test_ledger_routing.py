@@ -45,5 +45,7 @@ def test_a_trade_with_its_position_and_an_idempotent_replay_run_on_one_shard(
         lambda: client_a.post("/api/trades/", body, format="json", HTTP_IDEMPOTENCY_KEY="route-1"), responses
     )
     again = statements_of(lambda: client_a.post("/api/trades/", body, format="json", HTTP_IDEMPOTENCY_KEY="route-1"))
-    amend = statements_of(lambda: client_a.patch(f"/api/trades/{responses[0].json()['id']}/", {"quantity": "4"}))
+    amend = statements_of(
+        lambda: client_a.patch(f"/api/trades/{responses[0].json()['id']}/", {"quantity": "4"}, format="json")
+    )
     single_task_plans(first + again + amend, tenant_a)

@@ -23,11 +23,17 @@ def fan_out_is_an_error(db):
         cursor.execute("SET LOCAL citus.multi_task_query_log_level TO 'error'")
 
 
-def test_a_fill_runs_on_one_shard(client_a, user_a, tenant_a, fan_out_is_an_error):
+@pytest.fixture
+def admin_a(user_a, tenant_a):
     user_a.role = "admin"
     with tenant_context(tenant_a):
         user_a.save()
-        order = OrderFactory(user=user_a, order_type="market", limit_price=None, quantity=5)
+    return user_a
+
+
+def test_a_fill_runs_on_one_shard(client_a, admin_a, tenant_a, fan_out_is_an_error):
+    with tenant_context(tenant_a):
+        order = OrderFactory(user=admin_a, order_type="market", limit_price=None, quantity=5)
     fill = statements_of(
         lambda: client_a.post(f"/api/orders/{order.pk}/fills/", {"quantity": "2", "price": "10"}, format="json")
     )
@@ -37,7 +43,7 @@ def test_a_fill_runs_on_one_shard(client_a, user_a, tenant_a, fan_out_is_an_erro
 
 
 def test_a_trade_with_its_position_and_an_idempotent_replay_run_on_one_shard(
-    client_a, user_a, tenant_a, fan_out_is_an_error
+    client_a, admin_a, tenant_a, fan_out_is_an_error
 ):
     body = {"symbol": "AAPL", "side": "buy", "quantity": "3", "price": "7"}
     responses: list = []

@@ -111,11 +111,8 @@ class OrderViewSet(TenantRowViewSet):
         "transaction. 409 (nothing written) for a fill beyond the remaining quantity, beyond a limit order's limit "
         "price, or of an order that is not new or partially_filled.",
         request=serializers.FillSerializer,
-        responses={
-            201: serializers.FillResultSerializer,
-            404: OpenApiResponse(description="No such order in the tenant."),
-            409: OpenApiResponse(description="The order cannot take this fill; nothing was written."),
-        },
+        # 400, 404 and 409 (the order cannot take this fill; nothing written): alphapulse.openapi's hook.
+        responses={201: serializers.FillResultSerializer},
     )
     @action(detail=True, methods=["post"], url_path="fills", filter_backends=[], pagination_class=None)
     def fills(self, request, pk=None):

@@ -16,28 +16,55 @@ Safe to re-run (a second run finds no difference). Reverse: nothing to undo
 """
 
 from django.db import migrations, transaction
+from django.db.migrations.operations.base import Operation
 
+from tenants.catalog.ddl import comment
 from tenants.database.tenant_setting import set_tenant_sql
 from trading import rebuild
 
+FILLED_ORDERS = (
+    "UPDATE orders SET filled_quantity = quantity "
+    "WHERE tenant_id = %s AND status = 'filled' AND filled_quantity <> quantity"
+)
 
-def positions_from_trades(apps, schema_editor):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, slug FROM tenants ORDER BY slug")
-        tenants = cursor.fetchall()
-    for tenant_id, slug in tenants:
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(set_tenant_sql(tenant_id))
-            found = rebuild.differences(cursor, tenant_id)
-            rebuild.apply(cursor, tenant_id, found, actor="system")
-            cursor.execute(
-                "UPDATE orders SET filled_quantity = quantity "
-                "WHERE tenant_id = %s AND status = 'filled' AND filled_quantity <> quantity",
-                [tenant_id],
+
+class PositionsFromTrades(Operation):
+    """Each tenant's positions rewritten from its trades, one tenant per transaction (see above)."""
+
+    reversible = True
+    reduces_to_sql = True
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.collect_sql:
+            comment(
+                schema_editor,
+                "migrate runs, for each tenant in its own transaction (SET LOCAL app.current_tenant_id): "
+                "read its trades in booking order, fold them into positions (trading.ledger), upsert each "
+                "position that differs, delete each one no trade explains, record each change as a "
+                "position.rebuilt audit event, then: " + FILLED_ORDERS.replace("%s", "<tenant>"),
             )
-        if found:
-            print(f"\n  {slug}: {len(found)} positions rewritten from trades (audit log: position.rebuilt)")
+            return
+        connection = schema_editor.connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, slug FROM tenants ORDER BY slug")
+            tenants = cursor.fetchall()
+        for tenant_id, slug in tenants:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(set_tenant_sql(tenant_id))
+                found = rebuild.differences(cursor, tenant_id)
+                rebuild.apply(cursor, tenant_id, found, actor="system")
+                cursor.execute(FILLED_ORDERS, [tenant_id])
+            if found:
+                print(f"\n  {slug}: {len(found)} positions rewritten from trades (audit log: position.rebuilt)")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        comment(schema_editor, "nothing to undo: the figures before are in the audit log (position.rebuilt)")
+
+    def describe(self):
+        return "Rewrite every tenant's positions from its trades, one tenant per transaction"
 
 
 class Migration(migrations.Migration):
@@ -45,4 +72,4 @@ class Migration(migrations.Migration):
 
     dependencies = [("trading", "0008_i24_fills_and_computed_rows")]
 
-    operations = [migrations.RunPython(positions_from_trades, migrations.RunPython.noop, elidable=False)]
+    operations = [PositionsFromTrades()]

@@ -4,6 +4,8 @@ tenant that already has trades is left alone."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -18,8 +20,9 @@ from tenants import services
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.database.bulk import bulk_insert
+from tenants.http.idempotency import principal_of
 from tenants.management.base import OperatorCommand, refused
-from tenants.models import Tenant, User
+from tenants.models import IdempotencyKey, Tenant, User
 from tenants.roles import Role
 from trading import ledger
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
@@ -178,6 +181,19 @@ class Command(OperatorCommand):
                 )
                 for _ in range(trade_count // 10)
             ],
+        )
+        # The first demo order as its admin placed it with an Idempotency-Key: a retry of that
+        # POST within 24 hours answers this again (tenants.http.idempotency; the purge job ages it out).
+        first = orders[0]
+        body = {"id": str(first.pk), "symbol": first.symbol, "status": first.status}
+        placed = json.dumps({"method": "POST", "path": "/api/orders/", "body": body}, sort_keys=True)
+        IdempotencyKey.objects.using(OWNER_DATABASE).create(
+            tenant=tenant,
+            principal=principal_of(users[0].pk),
+            key=f"load-demo-{tenant.slug}",
+            fingerprint=hashlib.sha256(placed.encode()).hexdigest(),
+            status_code=201,
+            body=body,
         )
         self.stdout.write(f"{tenant.slug}: {trade_count} trades and related rows loaded")
 

@@ -47,6 +47,8 @@ def _answers(path: str, method: str, operation: dict[str, Any]) -> dict[str, tup
         answers["404"] = ("Error", "No such object in the caller's tenant (another tenant's id included).")
     if method in WRITES and not public:
         answers["409"] = ("Error", "The object's state does not allow the change (e.g. an order that is not new).")
+    if method == "post" and not public:
+        answers["422"] = ("Error", "This Idempotency-Key was used with another request in the last 24 hours.")
     if has_body:
         answers["413"] = ("Error", "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (the limit is named).")
         answers["415"] = ("Error", "The body is not application/json.")

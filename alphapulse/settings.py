@@ -325,6 +325,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(*env.str("JOBS_RISK_CRON", default="15 0 * * *").split()),
         "args": ("risk_metrics",),
     },
+    # Idempotency-Keys live 24 hours (tenants.http.idempotency); an expired key is also taken over on reuse.
+    "idempotency-keys": {
+        "task": "jobs.fan_out",
+        "schedule": crontab(*env.str("JOBS_IDEMPOTENCY_PURGE_CRON", default="30 * * * *").split()),
+        "args": ("purge_idempotency_keys",),
+    },
 }
 # Most agent signals one POST /api/agent-signals/bulk/ may carry.
 AGENT_SIGNALS_BULK_MAX = env.int("AGENT_SIGNALS_BULK_MAX", default=500)

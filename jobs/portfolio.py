@@ -18,6 +18,11 @@ For each active user of the tenant, at `as_of`:
 Idempotent: one snapshot per (tenant, user, taken_at = as_of), enforced by the
 unique constraint `portfolio_snapshots_natural_key`; a rerun (a redelivered
 task, beat and a manual run for the same time) writes nothing new.
+
+Computed rows cannot be pre-empted: the job's rows are `computed`; a snapshot
+typed in through the API (computed false) on the job's key is replaced by the
+job's own (INSERT ... ON CONFLICT DO UPDATE), and never counts as history (the
+previous cash, the risk job's values).
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ def value_positions(positions: list[tuple[str, Decimal, Decimal]], prices: dict[
 
 def take_snapshots(as_of: datetime) -> SnapshotRun:
     """One PortfolioSnapshot per active user of the current tenant at `as_of` (see the module docstring)."""
-    done = set(PortfolioSnapshot.objects.filter(taken_at=as_of).values_list("user_id", flat=True))
+    done = set(PortfolioSnapshot.objects.filter(taken_at=as_of, computed=True).values_list("user_id", flat=True))
     users = [user for user in User.objects.filter(is_active=True).only("id") if user.pk not in done]
     if not users:
         return SnapshotRun(created=0, already_there=len(done))
@@ -71,7 +76,7 @@ def take_snapshots(as_of: datetime) -> SnapshotRun:
     ):
         holdings.setdefault(user_id, []).append((symbol, quantity, average))
     previous_cash = dict(
-        PortfolioSnapshot.objects.filter(taken_at__lt=as_of)
+        PortfolioSnapshot.objects.filter(taken_at__lt=as_of, computed=True)
         .order_by("user_id", "-taken_at")
         .distinct("user_id")
         .values_list("user_id", "cash")
@@ -88,9 +93,16 @@ def take_snapshots(as_of: datetime) -> SnapshotRun:
                 cash=cash,
                 positions_value=positions_value,
                 total_value=(cash + positions_value).quantize(CENT, rounding=ROUND_HALF_EVEN),
+                computed=True,
             )
         )
-    # ON CONFLICT DO NOTHING: a second delivery racing this one waits on the
-    # unique index and then adds nothing.
-    PortfolioSnapshot.objects.bulk_create(snapshots, ignore_conflicts=True)
+    # ON CONFLICT DO UPDATE: a hand-typed row on the key gives way to the job's;
+    # a second delivery racing this one waits on the unique index, then writes
+    # the same figures again.
+    PortfolioSnapshot.objects.bulk_create(
+        snapshots,
+        update_conflicts=True,
+        unique_fields=["tenant", "user", "taken_at"],
+        update_fields=["total_value", "cash", "positions_value", "computed"],
+    )
     return SnapshotRun(created=len(snapshots), already_there=len(done))

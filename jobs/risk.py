@@ -114,14 +114,17 @@ class RiskRun:
 def compute_risk_metrics(as_of: datetime, window_days: int = 30) -> RiskRun:
     """RiskMetric rows for every user of the current tenant with enough snapshot history."""
     history: dict[uuid.UUID, list[tuple[datetime, Decimal]]] = {}
+    # Only the job's snapshots: a hand-typed one is not history (jobs.portfolio).
     rows = PortfolioSnapshot.objects.filter(
-        taken_at__gt=as_of - timedelta(days=window_days), taken_at__lte=as_of
+        taken_at__gt=as_of - timedelta(days=window_days), taken_at__lte=as_of, computed=True
     ).values_list("tenant_id", "user_id", "taken_at", "total_value")
     tenant_of: dict[uuid.UUID, uuid.UUID] = {}
     for tenant_id, user_id, taken_at, total in rows:
         history.setdefault(user_id, []).append((taken_at, total))
         tenant_of[user_id] = tenant_id
-    done = set(RiskMetric.objects.filter(as_of=as_of, window_days=window_days).values_list("user_id", "metric"))
+    done = set(
+        RiskMetric.objects.filter(as_of=as_of, window_days=window_days, computed=True).values_list("user_id", "metric")
+    )
     metrics = []
     short = 0
     for user_id, snapshots in history.items():
@@ -139,7 +142,14 @@ def compute_risk_metrics(as_of: datetime, window_days: int = 30) -> RiskRun:
                     value=Decimal(repr(value)).quantize(SCALE, rounding=ROUND_HALF_EVEN),
                     window_days=window_days,
                     as_of=as_of,
+                    computed=True,
                 )
             )
-    RiskMetric.objects.bulk_create(metrics, ignore_conflicts=True)
+    # A hand-typed metric on the job's key gives way to the job's (ON CONFLICT DO UPDATE).
+    RiskMetric.objects.bulk_create(
+        metrics,
+        update_conflicts=True,
+        unique_fields=["tenant", "user", "metric", "window_days", "as_of"],
+        update_fields=["value", "computed"],
+    )
     return RiskRun(users=len(history), created=len(metrics), too_little_history=short)

@@ -25,6 +25,7 @@ from jobs.portfolio import take_snapshots
 from jobs.risk import compute_risk_metrics
 from jobs.tenant_tasks import PlatformTask, TenantTask
 from tenants.context import require_tenant_id
+from tenants.http.idempotency import purge_expired
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,18 @@ def risk_metrics(self, as_of: str, window_days: int = 30) -> dict[str, Any]:
     return {"job": "risk_metrics", "tenant_id": str(require_tenant_id()), "as_of": as_of, **run.as_dict()}
 
 
-JOBS = {"portfolio_snapshot": portfolio_snapshot, "risk_metrics": risk_metrics}
+@shared_task(base=TenantTask, bind=True, name="jobs.purge_idempotency_keys", **RETRY)
+def purge_idempotency_keys(self, as_of: str) -> dict[str, Any]:
+    """Delete the tenant's Idempotency-Keys older than 24 hours (tenants.http.idempotency)."""
+    tenant_id = require_tenant_id()
+    return {"job": "purge_idempotency_keys", "tenant_id": str(tenant_id), "deleted": purge_expired(tenant_id)}
+
+
+JOBS = {
+    "portfolio_snapshot": portfolio_snapshot,
+    "risk_metrics": risk_metrics,
+    "purge_idempotency_keys": purge_idempotency_keys,
+}
 
 
 @shared_task(base=PlatformTask, name="jobs.fan_out")

@@ -401,3 +401,29 @@ class TenantAuditEvent(TenantModel):
         raise AppendOnly(f"Tenant audit event {self.pk} is history: it cannot be deleted.")
 
     delete.alters_data = True  # type: ignore[attr-defined]
+
+
+class IdempotencyKey(TenantModel):
+    """The first answer to a POST sent with an `Idempotency-Key` header, kept 24 hours.
+
+    Written and read only by tenants.http.idempotency: claimed (inserted) in the
+    request's opening round trip, filled with the answer's status and body in
+    the request's own transaction, so an answer is never lost between the write
+    and its record. One row per (tenant, principal, key).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    principal = models.CharField(max_length=64)  # tenants.http.idempotency.principal_of
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # sha256 of method, path and body
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "idempotency_keys"
+        ordering = ["-created_at"]
+        indexes = tenant_indexes("idempotency")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "principal", "key"], name="idempotency_keys_principal_key_uniq")
+        ]

@@ -86,10 +86,29 @@ class Trade(TradingModel):
     quantity = models.DecimalField(**QUANTITY)
     price = models.DecimalField(**QUANTITY)
     executed_at = models.DateTimeField(default=timezone.now)
+    # The order this trade filled (POST /api/orders/<id>/fills/), or None for a trade
+    # booked directly. The database key is (tenant_id, order_id) -> orders(tenant_id, id),
+    # written by trading 0008: a plain key would be checked past RLS.
+    # DO_NOTHING: Django's PROTECT would look up trades by order_id alone (on Citus, every
+    # shard); the composite key refuses the delete, and only a new (unfilled) order is deletable.
+    order = models.ForeignKey(
+        "trading.Order",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
 
     class Meta(TradingModel.Meta):
         db_table = "trades"
-        indexes = tenant_indexes("trades")
+        indexes = [
+            *tenant_indexes("trades"),
+            # An order's fills, and the check of the composite key to orders.
+            models.Index(fields=["tenant", "order"], name="idx_trades_tenant_order", condition=Q(order__isnull=False)),
+        ]
         constraints = [
             models.CheckConstraint(condition=_in("side", Side), name="trades_side_valid"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="trades_quantity_positive"),
@@ -108,6 +127,8 @@ class Order(TradingModel):
     quantity = models.DecimalField(**QUANTITY)
     limit_price = models.DecimalField(**QUANTITY, null=True, blank=True)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    # Grown only by fills (trading.fills), never by a request body.
+    filled_quantity = models.DecimalField(**QUANTITY, default=0, db_default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta(TradingModel.Meta):
@@ -122,6 +143,12 @@ class Order(TradingModel):
                 condition=(Q(order_type="limit", limit_price__gt=0) | Q(order_type="market", limit_price__isnull=True)),
                 name="orders_limit_price_matches_type",
             ),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0, filled_quantity__lte=models.F("quantity")),
+                name="orders_filled_quantity_within_quantity",
+            ),
+            # The target of trades' composite (tenant_id, order_id) key.
+            models.UniqueConstraint(fields=["tenant", "id"], name="orders_tenant_id_id_uniq"),
         ]
 
 
@@ -151,6 +178,9 @@ class PortfolioSnapshot(TradingModel):
     cash = models.DecimalField(**MONEY)
     positions_value = models.DecimalField(**MONEY)
     taken_at = models.DateTimeField(default=timezone.now)
+    # True for the job's row; a row typed in through the API is False and never
+    # blocks or replaces the job's row for its key (jobs.portfolio).
+    computed = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta(TradingModel.Meta):
         db_table = "portfolio_snapshots"
@@ -168,6 +198,8 @@ class RiskMetric(TradingModel):
     value = models.DecimalField(**QUANTITY)
     window_days = models.PositiveSmallIntegerField(default=30)
     as_of = models.DateTimeField(default=timezone.now)
+    # As PortfolioSnapshot.computed (jobs.risk).
+    computed = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta(TradingModel.Meta):
         db_table = "risk_metrics"

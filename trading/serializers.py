@@ -45,7 +45,21 @@ class TradeSerializer(TenantRowSerializer):
 
     class Meta(TenantRowSerializer.Meta):
         model = models.Trade
-        fields = ("id", "tenant_id", "user", "symbol", "side", "quantity", "price", "executed_at", "created_at")
+        fields = (
+            "id",
+            "tenant_id",
+            "user",
+            "symbol",
+            "side",
+            "quantity",
+            "price",
+            "executed_at",
+            "order",
+            "created_at",
+        )
+        read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "order")
+
+    order = serializers.UUIDField(source="order_id", read_only=True, allow_null=True)
 
 
 class OrderSerializer(TenantRowSerializer):
@@ -64,10 +78,11 @@ class OrderSerializer(TenantRowSerializer):
             "quantity",
             "limit_price",
             "status",
+            "filled_quantity",
             "created_at",
             "updated_at",
         )
-        read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "updated_at")
+        read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "filled_quantity", "updated_at")
 
     def validate(self, attrs: dict) -> dict:
         services.order_check_terms(
@@ -101,10 +116,35 @@ class PositionSerializer(TenantRowSerializer):
         return attrs
 
 
+class FillSerializer(serializers.Serializer):
+    """The body of POST /api/orders/<id>/fills/: how much was executed, at what price, when."""
+
+    quantity = positive_quantity()
+    price = positive_quantity()
+    executed_at = serializers.DateTimeField(required=False)
+
+
+class FillResultSerializer(serializers.Serializer):
+    trade = TradeSerializer()
+    order = OrderSerializer()
+    position = PositionSerializer()
+
+
 class PortfolioSnapshotSerializer(TenantRowSerializer):
     class Meta(TenantRowSerializer.Meta):
         model = models.PortfolioSnapshot
-        fields = ("id", "tenant_id", "user", "total_value", "cash", "positions_value", "taken_at", "created_at")
+        fields = (
+            "id",
+            "tenant_id",
+            "user",
+            "total_value",
+            "cash",
+            "positions_value",
+            "taken_at",
+            "computed",
+            "created_at",
+        )
+        read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "computed")
 
 
 class RiskMetricSerializer(TenantRowSerializer):
@@ -112,7 +152,8 @@ class RiskMetricSerializer(TenantRowSerializer):
 
     class Meta(TenantRowSerializer.Meta):
         model = models.RiskMetric
-        fields = ("id", "tenant_id", "user", "metric", "value", "window_days", "as_of", "created_at")
+        fields = ("id", "tenant_id", "user", "metric", "value", "window_days", "as_of", "computed", "created_at")
+        read_only_fields = (*TenantRowSerializer.Meta.read_only_fields, "computed")
 
 
 class AgentSignalSerializer(TenantRowSerializer):

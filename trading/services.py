@@ -22,6 +22,7 @@ from tenants.access import EXECUTION_STATUSES
 from tenants.context import require_tenant_id
 from tenants.database.bulk import bulk_insert
 from tenants.tenant_audit import record_event
+from trading import positions
 from trading.models import AgentSignal, Order, OrderStatus, OrderType, Position, Trade
 
 # Which status an order may move to from each status. Final states map to nothing.
@@ -121,11 +122,18 @@ def trade_record(trade: Trade) -> dict[str, str]:
 
 
 def trade_amend(trade: Trade, changes: dict, *, actor: str) -> Trade:
-    """Amend an executed trade (an admin's correction), recorded as `trade.changed` with before and after."""
+    """Amend an executed trade (an admin's correction), recorded as `trade.changed` with before and after.
+
+    The position it moved is recomputed from its trades (and the position of
+    the new symbol, if the amendment moved the trade to another one)."""
     before = trade_record(trade)
+    old_symbol = trade.symbol
     for field, value in changes.items():
         setattr(trade, field, value)
     trade.save()
+    positions.recompute(trade.user_id, trade.symbol)
+    if old_symbol != trade.symbol:
+        positions.recompute(trade.user_id, old_symbol)
     record_event(
         "trade.changed",
         actor=actor,
@@ -140,6 +148,7 @@ def trade_delete(trade: Trade, *, actor: str) -> None:
     """Delete an executed trade, recorded as `trade.deleted` with what it was."""
     before, trade_id = trade_record(trade), str(trade.pk)
     trade.delete()
+    positions.recompute(trade.user_id, trade.symbol)
     record_event(
         "trade.deleted", actor=actor, target_type="trade", target_id=trade_id, details={"before": before, "after": None}
     )

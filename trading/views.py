@@ -3,16 +3,18 @@ filters; the tenant scoping comes from TenantScopedViewSetMixin (the tenant
 manager) and, underneath, from RLS. Another tenant's id is simply not found:
 404 with the same body as an id that never existed."""
 
+import uuid
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 
 from tenants.access import CHANGE, EXECUTION_STATUSES
 from tenants.http.views import TenantScopedViewSetMixin
 from tenants.tenant_audit import actor_of
-from trading import filters, models, serializers, services
+from trading import fills, filters, models, positions, serializers, services
 
 
 class OrderConflict(APIException):
@@ -20,6 +22,13 @@ class OrderConflict(APIException):
 
     status_code = status.HTTP_409_CONFLICT
     default_code = "order_not_deletable"
+
+
+class FillConflict(APIException):
+    """trading.fills.FillRefused as HTTP: the order cannot take the fill; nothing was written."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "fill_refused"
 
 
 class TenantRowViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
@@ -44,6 +53,10 @@ class TradeViewSet(TenantRowViewSet):
     queryset = models.Trade.objects.none()
     serializer_class = serializers.TradeSerializer
     filterset_class = filters.TradeFilter
+
+    def perform_create(self, serializer):
+        # The trade and its position's move: one statement (trading.positions.book_trade).
+        serializer.instance = positions.book_trade(user_id=self.request.user.pk, **serializer.validated_data).trade
 
     def perform_update(self, serializer):
         serializer.instance = services.trade_amend(
@@ -91,6 +104,40 @@ class OrderViewSet(TenantRowViewSet):
             serializer.instance, serializer.validated_data, actor=actor_of(self.request)
         )
 
+    @extend_schema(
+        summary="Fill an order",
+        description="Books a trade of `quantity` at `price` for the order's user, symbol and side, grows the "
+        "order's `filled_quantity`, moves its status to partially_filled or filled and moves the position, in one "
+        "transaction. 409 (nothing written) for a fill beyond the remaining quantity, beyond a limit order's limit "
+        "price, or of an order that is not new or partially_filled.",
+        request=serializers.FillSerializer,
+        # 400, 404 and 409 (the order cannot take this fill; nothing written): alphapulse.openapi's hook.
+        responses={201: serializers.FillResultSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="fills", filter_backends=[], pagination_class=None)
+    def fills(self, request, pk=None):
+        body = serializers.FillSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            done = fills.fill_order(self._order_id(pk), **body.validated_data, actor=actor_of(request))
+        except fills.OrderNotFound as missing:
+            raise NotFound(str(missing)) from missing
+        except fills.FillRefused as refused:
+            raise FillConflict(str(refused)) from refused
+        result = {
+            "trade": serializers.TradeSerializer(done.trade).data,
+            "order": serializers.OrderSerializer(done.order).data,
+            "position": serializers.PositionSerializer(done.position).data,
+        }
+        return Response(result, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _order_id(pk: str | None) -> uuid.UUID:
+        try:
+            return uuid.UUID(str(pk))
+        except ValueError as bad:
+            raise NotFound("No Order matches the given query.") from bad
+
     def perform_destroy(self, instance):
         try:
             services.order_check_deletable(instance)
@@ -116,6 +163,10 @@ class PortfolioSnapshotViewSet(TenantRowViewSet):
     serializer_class = serializers.PortfolioSnapshotSerializer
     filterset_class = filters.PortfolioSnapshotFilter
 
+    def perform_update(self, serializer):
+        # A corrected row is a hand-written one: the job's next run for its key replaces it.
+        serializer.save(computed=False)
+
 
 class RiskMetricViewSet(TenantRowViewSet):
     """Risk metrics (VaR, drawdown, ...) of the caller's tenant."""
@@ -124,6 +175,10 @@ class RiskMetricViewSet(TenantRowViewSet):
     queryset = models.RiskMetric.objects.none()
     serializer_class = serializers.RiskMetricSerializer
     filterset_class = filters.RiskMetricFilter
+
+    def perform_update(self, serializer):
+        # A corrected row is a hand-written one: the job's next run for its key replaces it.
+        serializer.save(computed=False)
 
 
 class AgentSignalViewSet(TenantRowViewSet):

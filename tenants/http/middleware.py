@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from psycopg import sql
 from rest_framework_simplejwt.exceptions import TokenError
@@ -48,6 +48,7 @@ from alphapulse.exceptions import database_failure_response
 from tenants.context import tenant_transaction
 from tenants.database.routers import _staff_request
 from tenants.database.tenant_setting import Query
+from tenants.http import idempotency
 from tenants.http.auth import TENANT_CLAIM
 from tenants.http.permissions import WriteGuard, write_guard
 from tenants.http.throttling import LoginThrottle
@@ -230,15 +231,28 @@ class TenantContextMiddleware:
             return _database_failure(exc)
 
     def _as_tenant(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
+        try:
+            return self._as_tenant_keyed(request, progress)
+        except IntegrityError as exc:
+            # Only an Idempotency-Key's claim can fail here, on its key to `tenants`.
+            if idempotency.HEADER in request.headers and not progress:
+                raise Refused(401, RefusalReason.UNKNOWN_TENANT, "Token's tenant does not exist.") from exc
+            raise
+
+    def _as_tenant_keyed(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
         token = verified_claims(request)
         tenant_id, user_id = claimed_tenant_id(token), claimed_user_id(token)
         guard = write_guard(request.method or "GET", request.path_info)
+        try:  # Idempotency-Key: its claim rides in the opening round trip (tenants.http.idempotency)
+            claim = idempotency.claim_for(request, tenant_id, user_id)
+        except idempotency.KeyRefused as refused:
+            return idempotency.refusal(refused)
         with tenant_transaction(
             tenant_id,
-            identity_queries(tenant_id, user_id),
+            identity_queries(tenant_id, user_id) + ([claim.query()] if claim else []),
             read_only=guard.read_only,
             read_only_guard=read_only_guard(guard, tenant_id, user_id),
-        ) as (_, (tenant_row, user_row)):
+        ) as (_, (tenant_row, user_row, *claim_rows)):
             progress["opened"] = True
             # A Refused leaving the block rolls the transaction back.
             tenant, user = claimed_tenant(tenant_row), claimed_user(user_row)
@@ -246,7 +260,7 @@ class TenantContextMiddleware:
             scoped.tenant = tenant
             scoped.tenant_user = user
             scoped.token_claims = token.payload
-            response = self.get_response(request)
+            response = idempotency.answered(claim, claim_rows, lambda: self.get_response(request))
             if response.status_code >= 400:
                 # A refused or failed request writes nothing. (Django may have
                 # turned an exception into this response before it reached us,

@@ -30,7 +30,7 @@ def books(tenant_a, tenant_b, user_a, user_b):
     PositionFactory(user=user_a, symbol="AAPL", quantity=Decimal("10"), average_price=Decimal("90"))
     PositionFactory(user=user_a, symbol="MSFT", quantity=Decimal("-4"), average_price=Decimal("21"))
     PositionFactory(user=user_a, symbol="NEW", quantity=Decimal("3"), average_price=Decimal("7.333"))
-    PortfolioSnapshotFactory(user=user_a, taken_at=AS_OF - timedelta(days=1), cash=Decimal("500.00"))
+    PortfolioSnapshotFactory(user=user_a, taken_at=AS_OF - timedelta(days=1), cash=Decimal("500.00"), computed=True)
     return tenant_a
 
 
@@ -71,11 +71,11 @@ def test_risk_metrics_from_the_users_own_snapshot_history(tenant_a, tenant_b, us
     values = ["100", "110", "99", "108.9", "98.01"]  # the hand-worked series of test_risk_formulas
     for i, value in enumerate(values):
         taken = AS_OF - timedelta(days=len(values) - 1 - i)
-        PortfolioSnapshotFactory(user=user_a, taken_at=taken, total_value=Decimal(value))
+        PortfolioSnapshotFactory(user=user_a, taken_at=taken, total_value=Decimal(value), computed=True)
         # bob's history in globex moves the other way: it must not enter alice's figures
-        PortfolioSnapshotFactory(user=user_b, taken_at=taken, total_value=Decimal(1000 - i))
+        PortfolioSnapshotFactory(user=user_b, taken_at=taken, total_value=Decimal(1000 - i), computed=True)
     lonely = UserFactory(tenant=tenant_a, username="newcomer")
-    PortfolioSnapshotFactory(user=lonely, taken_at=AS_OF)
+    PortfolioSnapshotFactory(user=lonely, taken_at=AS_OF, computed=True)
     with tenant_context(tenant_a):
         run = compute_risk_metrics(AS_OF, window_days=30)
         rows = {m.metric: m for m in RiskMetric.objects.filter(as_of=AS_OF)}

@@ -257,7 +257,10 @@ def test_run_tenant_job_risk_metrics_for_all_from_each_tenants_own_history(jobs_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("nope", "--all"), "Unknown job 'nope': choose one of portfolio_snapshot, risk_metrics."),
+        (
+            ("nope", "--all"),
+            "Unknown job 'nope': choose one of portfolio_snapshot, purge_idempotency_keys, risk_metrics.",
+        ),
         (("risk_metrics", "--tenant", "nosuch"), "No tenant with slug 'nosuch'."),
         (("risk_metrics", "--tenant", "acme", "--as-of", "yesterday"), "is not an ISO date-time"),
     ],

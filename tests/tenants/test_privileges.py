@@ -31,7 +31,16 @@ pytestmark = [
     pytest.mark.citus,
 ]  # also on the cluster (make test-citus)
 
-TENANT_TABLES = ("users", "trades", "positions", "orders", "portfolio_snapshots", "risk_metrics", "agent_signals")
+TENANT_TABLES = (
+    "users",
+    "trades",
+    "positions",
+    "orders",
+    "portfolio_snapshots",
+    "risk_metrics",
+    "agent_signals",
+    "idempotency_keys",  # claimed, answered and taken over when expired (tenants.http.idempotency)
+)
 # The literal whole set: change it only together with tenants/catalog/privileges.py and docs/security.md.
 EXPECTED = {
     Privilege("table", "public.tenants", "SELECT"),

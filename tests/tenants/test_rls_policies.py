@@ -50,7 +50,17 @@ def rows(user_a, user_b):
     created = {"users": (user_a.pk, user_b.pk)}
     for table, factory in FACTORY_BY_TABLE.items():
         created[table] = (factory(user=user_a).pk, factory(user=user_b).pk)
+    created["idempotency_keys"] = (idempotency_key(user_a), idempotency_key(user_b))
     return created
+
+
+def idempotency_key(user):
+    """A claimed Idempotency-Key of `user` (its principal; the table has no user key)."""
+    from tenants.http.idempotency import principal_of
+    from tenants.models import IdempotencyKey
+
+    with tenant_context(user.tenant):
+        return IdempotencyKey.objects.create(principal=principal_of(user.pk), key="k", fingerprint="f" * 64).pk
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
@@ -152,7 +162,8 @@ def test_app_role_cannot_become_the_bypass_role():
     assert "permission denied" in error
 
 
-@pytest.mark.parametrize("table", [t for t in TENANT_TABLES if t != "users"])
+# An idempotency key names its principal by a label (a user or an API key): no user key.
+@pytest.mark.parametrize("table", [t for t in TENANT_TABLES if t not in ("users", "idempotency_keys")])
 def test_row_cannot_reference_another_tenants_user(table, rows, tenant_a, user_b):
     """Foreign-key checks run past RLS; the composite key closes that hole."""
     with tenant_context(tenant_a):

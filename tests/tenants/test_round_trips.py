@@ -59,6 +59,7 @@ def committed(django_db_setup, django_db_blocker) -> Iterator[dict]:
             set_app_role_bypass(False)
             connections["default"].close()
             with owner.cursor() as cursor:
+                cursor.execute("DELETE FROM positions WHERE tenant_id = %s", [tenant])  # the trades moved them
                 cursor.execute("DELETE FROM trades WHERE tenant_id = %s", [tenant])
                 cursor.execute("DELETE FROM users WHERE tenant_id = %s", [tenant])
                 cursor.execute("DELETE FROM tenants WHERE id = %s", [tenant])

@@ -4,6 +4,8 @@ tenant that already has trades is left alone."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -18,9 +20,11 @@ from tenants import services
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.database.bulk import bulk_insert
+from tenants.http.idempotency import principal_of
 from tenants.management.base import OperatorCommand, refused
-from tenants.models import Tenant, User
+from tenants.models import IdempotencyKey, Tenant, User
 from tenants.roles import Role
+from trading import ledger
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
 
 # Each demo tenant: an admin, a trader and a viewer (README, "Try it").
@@ -138,28 +142,31 @@ class Command(OperatorCommand):
                     status=rng.choice(["new", "filled", "cancelled", "partially_filled"]),
                 )
             )
+            # Filled by hand before fills existed: as much as its status says.
+            order = orders[-1]
+            if order.status == "filled":
+                order.filled_quantity = order.quantity
+            elif order.status == "partially_filled":
+                order.filled_quantity = (order.quantity / 2).quantize(Decimal("0.01"))
         bulk_insert(Order.objects.using(OWNER_DATABASE), orders, batch_size=1000)
-        bulk_insert(
-            Position.objects.using(OWNER_DATABASE),
-            [
-                Position(
-                    tenant=tenant,
-                    user=user,
-                    symbol=symbol,
-                    quantity=money(rng, -50, 500, 2),
-                    average_price=money(rng, 5, 900, 2),
-                )
-                for user in users
-                for symbol in SYMBOLS
-            ],
-        )
+        # Positions follow trades: each is what its user's trades in the symbol sum to (trading.ledger).
+        by_key: dict[tuple, list] = {}
+        for trade in sorted(trades, key=lambda t: (t.created_at, str(t.pk))):
+            by_key.setdefault((trade.user, trade.symbol), []).append((trade.side, trade.quantity, trade.price))
+        positions = []
+        for (user, symbol), booked in by_key.items():
+            quantity, average = ledger.fold(booked)
+            positions.append(
+                Position(tenant=tenant, user=user, symbol=symbol, quantity=quantity, average_price=average)
+            )
+        bulk_insert(Position.objects.using(OWNER_DATABASE), positions)
         bulk_insert(
             PortfolioSnapshot.objects.using(OWNER_DATABASE), self._daily_snapshots(rng, tenant, users, now, days=60)
         )
         risk = {}  # by the job's natural key (tenant, user, metric, window_days, as_of)
         for _ in range(trade_count // 20):
             metric = row(RiskMetric, metric=rng.choice(RiskMetric.Metric.values), value=money(rng, -1, 3, 4))
-            metric.as_of = metric.created_at
+            metric.as_of, metric.computed = metric.created_at, True
             risk[(metric.user_id, metric.metric, metric.as_of)] = metric
         bulk_insert(RiskMetric.objects.using(OWNER_DATABASE), list(risk.values()))
         bulk_insert(
@@ -174,6 +181,19 @@ class Command(OperatorCommand):
                 )
                 for _ in range(trade_count // 10)
             ],
+        )
+        # The first demo order as its admin placed it with an Idempotency-Key: a retry of that
+        # POST within 24 hours answers this again (tenants.http.idempotency; the purge job ages it out).
+        first = orders[0]
+        body = {"id": str(first.pk), "symbol": first.symbol, "status": first.status}
+        placed = json.dumps({"method": "POST", "path": "/api/orders/", "body": body}, sort_keys=True)
+        IdempotencyKey.objects.using(OWNER_DATABASE).create(
+            tenant=tenant,
+            principal=principal_of(users[0].pk),
+            key=f"load-demo-{tenant.slug}",
+            fingerprint=hashlib.sha256(placed.encode()).hexdigest(),
+            status_code=201,
+            body=body,
         )
         self.stdout.write(f"{tenant.slug}: {trade_count} trades and related rows loaded")
 
@@ -196,6 +216,7 @@ class Command(OperatorCommand):
                         total_value=cash + positions,
                         taken_at=taken_at,
                         created_at=taken_at,
+                        computed=True,  # history as the job would have written it
                     )
                 )
         return snapshots

@@ -269,8 +269,14 @@ def api_key_read_only_guard(guard: WriteGuard, presented: api_keys.PresentedKey)
 
 
 def _instance(model: type[Tenant] | type[User] | type[ApiKey], row: tuple) -> Any:
-    names = [field.attname for field in model._meta.concrete_fields]
-    return model.from_db(DEFAULT_DB_ALIAS, names, row)
+    fields = model._meta.concrete_fields
+    connection = connections[DEFAULT_DB_ALIAS]
+    # The converters the ORM would apply (a JSON column arrives as text).
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields], values)
 
 
 def claimed_tenant(row: tuple | None) -> Tenant:

@@ -62,7 +62,10 @@ def _tenant_table(table: str) -> list:
         EnableTenantRLS(table, current_tenant=CURRENT_TENANT),
         GrantTenantTablePrivileges(table, never_deleted=True),
         # On a coordinator (no-ops elsewhere): distributed and colocated like the other tenant tables.
-        *(DropForeignKeyOnCitus(**key) for key in reversed(keys)),
+        # The tenant key comes off first, as in 0014 (a database moved onto a cluster arrives with
+        # it). The user key is not put back by a reverse: a local table may not reference the
+        # distributed users, so on a coordinator it lives only while both tables are distributed.
+        DropForeignKeyOnCitus(**keys[0]),
         DistributeTenantTable(table, colocate_with="users"),
         *(AddForeignKeyOnCitus(**key) for key in keys),
     ]

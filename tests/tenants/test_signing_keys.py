@@ -156,3 +156,30 @@ def test_key_rotation_drill_logs_nobody_out_then_retires_the_old_key(demo_db):
     with gunicorn(demo_db, JWT_SIGNING_KEYS=f"new:{new}", **FAST_HASHER) as base:
         assert status(base, tokens["access"]) == 401
         assert status(base, rotated["access"]) == 200
+
+
+@pytest.mark.django_db(databases=["default", "owner"])
+def test_a_changed_ring_is_recorded_once_in_the_platform_trail(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.db import connections
+
+    def recorded() -> list:
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("SELECT detail FROM platform_audit WHERE action = 'jwt.signing_keys' ORDER BY id")
+            return [row[0] for row in cursor.fetchall()]
+
+    settings.JWT_SIGNING_KEYS = f"k1:{S1}"
+    before = len(recorded())
+    call_command("signing_keys", "--record", stdout=StringIO())
+    call_command("signing_keys", "--record", stdout=StringIO())
+    settings.JWT_SIGNING_KEYS = f"k2:{S2},k1:{S1}"
+    out = StringIO()
+    call_command("signing_keys", "--record", stdout=out)
+    assert "signs: k2" in out.getvalue()
+    entries = recorded()[before:]
+    assert len(entries) == 2
+    last = entries[-1] if isinstance(entries[-1], dict) else __import__("json").loads(entries[-1])
+    assert last["kids"] == ["k2", "k1"] and last["before"]["kids"] == ["k1"]
+    assert S1 not in str(entries) and S2 not in str(entries)  # kids only, never a key

@@ -26,6 +26,7 @@ from tenants.catalog.distribution_operations import (
     AddForeignKeyOffCitus,
     AddForeignKeyOnCitus,
     DistributeTenantTable,
+    DropForeignKeyBeforeDistributing,
     DropForeignKeyOnCitus,
 )
 from tenants.catalog.privilege_operations import GrantTenantTablePrivileges
@@ -62,9 +63,9 @@ def _tenant_table(table: str) -> list:
         EnableTenantRLS(table, current_tenant=CURRENT_TENANT),
         GrantTenantTablePrivileges(table, never_deleted=True),
         # On a coordinator (no-ops elsewhere): distributed and colocated like the other tenant tables.
-        # The tenant key comes off first, as in 0014 (a database moved onto a cluster arrives with
-        # it). The user key is not put back by a reverse: a local table may not reference the
-        # distributed users, so on a coordinator it lives only while both tables are distributed.
+        # The keys come off first (a database moved onto a cluster arrives with them). The user
+        # key is not put back by a reverse: a local table may not reference the distributed users.
+        DropForeignKeyBeforeDistributing(**keys[1]),
         DropForeignKeyOnCitus(**keys[0]),
         DistributeTenantTable(table, colocate_with="users"),
         *(AddForeignKeyOnCitus(**key) for key in keys),

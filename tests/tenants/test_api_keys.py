@@ -220,3 +220,12 @@ def test_the_app_role_cannot_delete_keys_or_sessions(tenant_a):
         with pytest.raises(DatabaseError, match="permission denied"):
             with transaction.atomic(), connections["default"].cursor() as cursor:
                 cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a fixed table name
+
+
+def test_a_keys_requests_count_against_the_key_as_well_as_the_tenant(user_a, client_a, settings):
+    settings.API_KEY_RATE_LIMIT = "2/min"
+    _, key = make_key(user_a)
+    agent = key_client(key)
+    assert [agent.get("/api/trades/").status_code for _ in range(3)] == [200, 200, 429]
+    # The tenant's own budget is not spent by the key's limit: its people go on.
+    assert client_a.get("/api/trades/").status_code == 200

@@ -45,6 +45,19 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_here
 
 
+def when_ready(server):
+    """Record a changed token key ring in the platform audit trail (tenants signing_keys --record).
+
+    In a process of its own, not waited for: the master opens no database
+    connection its workers would inherit, and the server does not wait on it."""
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("manage.py")), "signing_keys", "--record"],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

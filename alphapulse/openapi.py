@@ -30,7 +30,7 @@ UNDOCUMENTED_PATHS = ("/api/schema/", "/api/docs/")
 
 
 def _answers(path: str, method: str, operation: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    public = path.startswith("/api/auth/")
+    public = path.startswith("/api/auth/token/")
     has_body = "requestBody" in operation
     has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
     answers: dict[str, tuple[str, str]] = {}

@@ -217,7 +217,10 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["alphapulse.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["tenants.http.throttling.TenantTierThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tenants.http.throttling.TenantTierThrottle",
+        "tenants.http.throttling.ApiKeyThrottle",  # a key's own budget too (API_KEY_RATE_LIMIT)
+    ],
     "DEFAULT_PAGINATION_CLASS": "trading.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "alphapulse.exceptions.json_exception_handler",
@@ -335,11 +338,28 @@ CELERY_BEAT_SCHEDULE = {
 # Most agent signals one POST /api/agent-signals/bulk/ may carry.
 AGENT_SIGNALS_BULK_MAX = env.int("AGENT_SIGNALS_BULK_MAX", default=500)
 
+# The token keys (tenants.signing_keys): JWT_SIGNING_KEYS=kid:key,... (the first
+# signs, all verify; wins over JWT_SIGNING_KEY, which alone is the ring
+# default:<key>). With JWT_ALGORITHM EdDSA or RS256 each key is a PEM file's path.
+JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
+JWT_SIGNING_KEYS = env.str("JWT_SIGNING_KEYS", default="")
+JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="")
+if not (JWT_SIGNING_KEYS or JWT_SIGNING_KEY):
+    raise ImproperlyConfigured("Set JWT_SIGNING_KEYS (kid:key,...) or JWT_SIGNING_KEY: tokens need a key.")
+# API keys are stored as HMAC-SHA256(API_KEY_HASH_KEY, key) (tenants.api_keys);
+# changing it invalidates every API key. Defaults to one derived from SECRET_KEY.
+API_KEY_HASH_KEY = env.str("API_KEY_HASH_KEY", default="")
+# An API key's last_used_at is written at most once per this many seconds.
+API_KEY_LAST_USED_SECONDS = env.int("API_KEY_LAST_USED_SECONDS", default=300)
+# Requests per API key, on top of the tenant's tier limit ('none': no own limit).
+API_KEY_RATE_LIMIT = env.str("API_KEY_RATE_LIMIT", default="600/min")
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.int("JWT_REFRESH_HOURS", default=24)),
+    # Read by simplejwt's own classes only; ours sign and verify through tenants.signing_keys.
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY"),
+    "SIGNING_KEY": JWT_SIGNING_KEY or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",

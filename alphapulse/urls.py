@@ -4,11 +4,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from platform_ops.metrics import metrics_view
 from tenants.http.health import health
+from tenants.http.jwks import jwks
 from tenants.http.urls import auth_urlpatterns, user_urlpatterns
 
 urlpatterns = [
     path("health", health, name="health"),
     path("metrics", metrics_view, name="metrics"),
+    path(".well-known/jwks.json", jwks, name="jwks"),
     path("api/auth/", include(auth_urlpatterns)),
     path("api/", include(user_urlpatterns)),
     path("api/", include("trading.urls")),

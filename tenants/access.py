@@ -153,6 +153,10 @@ ACCESS: dict[str, dict[str, Rule]] = {
         CREATE: Rule("create API keys", ANY, ANY, ANY, None),
         DELETE: Rule("revoke API keys", ANY, OWN, OWN, None),
     },
+    # POST /api/auth/logout/ and logout-all/: everyone ends their own sessions, in person.
+    "sessions": {
+        CREATE: Rule("end their own sessions", ANY, ANY, ANY, None),
+    },
 }
 
 # What each HTTP method is, unless the route is an extra action with a name of its own.

@@ -24,11 +24,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from tenants import rules, services
-from tenants.models import Tenant, User
+from tenants import api_keys, platform_audit, rules, services
+from tenants.constants import OWNER_DATABASE
+from tenants.context import tenant_context
+from tenants.models import ApiKey, Tenant, User
 from tenants.platform_audit import Actor
 from tenants.roles import Role
-from tenants.tenant_audit import SYSTEM_ACTOR
+from tenants.tenant_audit import SYSTEM_ACTOR, user_actor
 
 admin.site.site_header = "AlphaPulse platform admin"
 admin.site.site_title = "AlphaPulse admin"
@@ -330,3 +332,51 @@ class UserAdmin(admin.ModelAdmin):
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         changed = self._set_active(request, queryset, True)
         self.message_user(request, f"Reactivated {changed} user(s).", messages.SUCCESS)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Every tenant's API keys, for staff: seen (never their secret: only its HMAC is stored) and revoked.
+
+    Keys are made by their users through the API (the key is shown to them
+    once); staff cannot make one, change one, or delete one (a revoked key
+    stays, the audit log names it). Revoking goes through tenants.api_keys, which
+    records `api_key.revoked` in the tenant's log, and the platform trail says which staff did it.
+    """
+
+    # The user by id: on Citus a join of keys to users on user_id alone would need repartitioning.
+    list_display = ("name", "visible_prefix", "tenant", "user_id", "scopes", "expires_at", "revoked_at", "last_used_at")
+    list_filter = ("tenant",)
+    search_fields = ("prefix", "name")
+    list_select_related = ("tenant",)
+    exclude = ("hashed_secret",)
+    actions = ("revoke",)
+
+    @admin.display(description="prefix")
+    def visible_prefix(self, key: ApiKey) -> str:
+        return api_keys.visible_prefix(key.tenant_id, key.prefix)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected API keys (refused from their next request)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = 0
+        by = Actor.of_request(request)
+        for key in queryset.filter(revoked_at__isnull=True).select_related("tenant"):
+            with tenant_context(key.tenant_id, using=OWNER_DATABASE):
+                revoked += api_keys.revoke_api_key(key, actor=user_actor(request.user), using=OWNER_DATABASE)
+                platform_audit.record(
+                    "api_key.revoke",
+                    tenant=key.tenant,
+                    detail={"api_key": str(key.pk), "name": key.name},
+                    by=by,
+                    alias=OWNER_DATABASE,
+                )
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)

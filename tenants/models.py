@@ -177,6 +177,9 @@ class TenantModel(models.Model):
     # True for a table the app role may only INSERT into and SELECT from
     # (tenants.catalog.privileges expects exactly that): a record of history.
     append_only: ClassVar[bool] = False
+    # True for a table whose rows are ended, never deleted (sessions, API keys):
+    # the app role may SELECT, INSERT and UPDATE it, not DELETE.
+    never_deleted: ClassVar[bool] = False
 
     class Meta:
         abstract = True
@@ -427,3 +430,85 @@ class IdempotencyKey(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "principal", "key"], name="idempotency_keys_principal_key_uniq")
         ]
+
+
+class UserSession(TenantModel):
+    """One login of a user: its tokens carry this row's id (claim `sid`).
+
+    The request's opening round trip reads it with the tenant and user rows
+    (tenants.http.middleware): an ended session refuses its access and
+    refresh tokens from the next request. Rows are ended, never deleted
+    (the app role may not DELETE them); `refresh_jti` is the one refresh
+    token of the session that may still be used (tenants.sessions).
+    """
+
+    never_deleted = True
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        db_constraint=False,  # the composite (tenant_id, user_id) key is the real constraint
+        db_index=False,  # (tenant_id, user_id) is indexed
+        related_name="+",
+        editable=False,
+    )
+    refresh_jti = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        db_table = "user_sessions"
+        ordering = ["-created_at"]
+        indexes = [
+            *tenant_indexes("sessions", by_created=False),
+            models.Index(fields=["tenant", "user"], name="idx_sessions_tenant_user"),
+        ]
+        verbose_name = "user session"
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of user {self.user_id}"
+
+
+class ApiKey(TenantModel):
+    """A machine client's key: acts as `user`, within `scopes` (tenants.access.Scope).
+
+    The key itself is shown once, at creation, and stored only as an HMAC
+    (tenants.api_keys); `prefix` is its visible, unique-per-tenant part.
+    Revoked keys stay (revoked_at set): the audit log names them as actors.
+    """
+
+    never_deleted = True
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        db_constraint=False,  # the composite (tenant_id, user_id) key is the real constraint
+        db_index=False,  # (tenant_id, user_id) is indexed
+        related_name="+",
+        editable=False,
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    hashed_secret = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "api_keys"
+        ordering = ["-created_at"]
+        indexes = [
+            *tenant_indexes("api_keys", by_created=False),
+            models.Index(fields=["tenant", "user"], name="idx_api_keys_tenant_user"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "prefix"], name="api_keys_tenant_prefix_uniq")]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"

@@ -55,6 +55,12 @@ def append_only_tables() -> frozenset[str]:
     return frozenset(model._meta.db_table for model in tenant_models() if model.append_only)
 
 
+@functools.cache
+def never_deleted_tables() -> frozenset[str]:
+    """The tenant tables the app role may SELECT, INSERT and UPDATE but not DELETE (TenantModel.never_deleted)."""
+    return frozenset(model._meta.db_table for model in tenant_models() if model.never_deleted)
+
+
 def tenant_key(table: str) -> str:
     """The column that says which tenant a row of `table` is: `id` in the tenants table itself,
     `tenant_id` in every tenant table. The one answer to "the rows of tenant T in table X"."""

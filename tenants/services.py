@@ -25,6 +25,7 @@ request's tenant transaction.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -33,7 +34,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from tenants import platform_audit
+from tenants import platform_audit, sessions
 from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.models import Tenant, User, normalize_slug
@@ -286,6 +287,9 @@ def user_change(
         for field, value in changed.items():
             setattr(user, field, value)
         user.save(using=using, update_fields=list(changed))
+        if changed.get("is_active") is False:
+            # Reactivation must not bring old tokens back: the user logs in again.
+            sessions.end_sessions_of(user, sessions.EndReason.DEACTIVATED, actor=actor, using=using)
         record_event(
             "user.changed",
             actor=actor,
@@ -343,22 +347,31 @@ def check_user_change(user: User, changes: dict[str, Any], *, acting_user: User 
 
 
 def user_change_own_password(
-    user: User, *, old_password: str, new_password: str, actor: str, using: str = OWNER_DATABASE
+    user: User,
+    *,
+    old_password: str,
+    new_password: str,
+    actor: str,
+    keep_session: uuid.UUID | None = None,
+    using: str = OWNER_DATABASE,
 ) -> User:
-    """A user's own password change: the old one must match, the new one pass Django's validators (400)."""
+    """A user's own password change: the old one must match, the new one pass Django's validators (400).
+
+    Every other session of the user ends (`keep_session`, the one asking, goes on)."""
     if not user.check_password(old_password):
         raise ValidationError({"old_password": "That is not your current password."}, code="wrong_password")
     try:
         validate_password(new_password, user)
     except ValidationError as exc:
         raise ValidationError({"new_password": exc.messages}) from exc
-    return _save_password(user, new_password, actor=actor, using=using)
+    return _save_password(user, new_password, actor=actor, keep_session=keep_session, using=using)
 
 
-def _save_password(user: User, password: str, *, actor: str, using: str) -> User:
+def _save_password(user: User, password: str, *, actor: str, keep_session: uuid.UUID | None = None, using: str) -> User:
     user.set_password(password)
     with tenant_context(user.tenant_id, using=using):
         user.save(using=using, update_fields=["password"])
+        sessions.end_sessions_of(user, sessions.EndReason.PASSWORD_CHANGED, actor=actor, keep=keep_session, using=using)
         # Which field changed, never the hash.
         record_event(
             "user.changed",

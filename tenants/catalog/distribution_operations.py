@@ -230,6 +230,20 @@ class DropForeignKeyOnCitus(_ForeignKeyOperation):
         return f"On a Citus coordinator: drop {self.key.name} on {self.key.table} before distributing"
 
 
+class DropForeignKeyBeforeDistributing(DropForeignKeyOnCitus):
+    """A key from a new tenant table to another distributed table (users), off before distributing.
+
+    On a coordinator the key only ever exists between distributed tables
+    (AddForeignKeyOffCitus adds it elsewhere; a database moved onto a cluster
+    arrives with it, and citus_distribute drops it first). Its reverse puts
+    nothing back: the reverse has made the table local again, and a local
+    table may not reference a distributed one.
+    """
+
+    def backwards_statements(self) -> list[sql.Composable]:
+        return []
+
+
 class AddForeignKeyOnCitus(_ForeignKeyOperation):
     """A foreign key back on once both of its tables are distributed (or reference)."""
 

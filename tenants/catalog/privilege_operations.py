@@ -34,6 +34,7 @@ from tenants.constants import APP_ROLE, OWNER_ROLE
 
 READ_WRITE = sql.SQL("SELECT, INSERT, UPDATE, DELETE")
 APPEND_ONLY = sql.SQL("SELECT, INSERT")
+NEVER_DELETED = sql.SQL("SELECT, INSERT, UPDATE")
 
 
 def _database_statement(before: str, after: str) -> sql.Composed:
@@ -95,17 +96,19 @@ class RestrictAppRolePrivileges(StatementOperation):
 
 class GrantTenantTablePrivileges(StatementOperation):
     """SELECT, INSERT, UPDATE, DELETE on one new tenant table (never TRUNCATE);
-    SELECT and INSERT only with `append_only=True`."""
+    SELECT and INSERT only with `append_only=True`; no DELETE with `never_deleted=True`."""
 
-    def __init__(self, table: str, append_only: bool = False) -> None:
+    def __init__(self, table: str, append_only: bool = False, never_deleted: bool = False) -> None:
         self.table = table
         self.append_only = append_only
+        self.never_deleted = never_deleted
 
     def deconstruct(self):
-        return self.__class__.__qualname__, [self.table], {"append_only": True} if self.append_only else {}
+        kwargs = {"append_only": self.append_only, "never_deleted": self.never_deleted}
+        return self.__class__.__qualname__, [self.table], {k: v for k, v in kwargs.items() if v}
 
     def forwards_statements(self) -> list[sql.Composable]:
-        privileges = APPEND_ONLY if self.append_only else READ_WRITE
+        privileges = APPEND_ONLY if self.append_only else NEVER_DELETED if self.never_deleted else READ_WRITE
         return [
             sql.SQL("GRANT {} ON {} TO {}").format(privileges, sql.Identifier(self.table), sql.Identifier(APP_ROLE))
         ]
@@ -114,5 +117,11 @@ class GrantTenantTablePrivileges(StatementOperation):
         return [sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(self.table), sql.Identifier(APP_ROLE))]
 
     def describe(self):
-        what = "SELECT and INSERT only" if self.append_only else "read-write"
+        what = (
+            "SELECT and INSERT only"
+            if self.append_only
+            else "SELECT, INSERT and UPDATE"
+            if self.never_deleted
+            else "read-write"
+        )
         return f"Grant the app role {what} on tenant table {self.table}"

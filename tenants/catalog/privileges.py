@@ -14,7 +14,8 @@ app role and everything it inherits (PUBLIC, roles it is a member of):
 
 Expected: SELECT on `tenants`; SELECT, INSERT, UPDATE, DELETE on every tenant
 table (the models' TenantModel tables), SELECT and INSERT only on the
-append-only ones (`audit_events`); USAGE on sequences those tables own
+append-only ones (`audit_events`), SELECT, INSERT and UPDATE on those whose
+rows end but stay (`user_sessions`, `api_keys`); USAGE on sequences those tables own
 (none today: uuid keys); EXECUTE on the functions the tenant policies call
 (a policy runs with the caller's rights); USAGE on schema public; CONNECT on
 the database; LOGIN and INHERIT; the guard-rail settings and a search_path
@@ -36,7 +37,7 @@ from typing import Any
 from django.conf import settings
 
 from tenants.constants import APP_ROLE, BYPASS_ROLE
-from tenants.registry import append_only_tables, tenant_tables
+from tenants.registry import append_only_tables, never_deleted_tables, tenant_tables
 
 # Schemas that belong to PostgreSQL or to Citus's own machinery: their objects
 # carry the ACLs their makers gave them, and are not the project's. CREATE on
@@ -68,6 +69,7 @@ TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFEREN
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT", "UPDATE")
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APPEND_ONLY = ("SELECT", "INSERT")  # a record of history: written once, never changed (audit_events)
+NEVER_DELETED = ("SELECT", "INSERT", "UPDATE")  # rows that end but stay (user_sessions, api_keys)
 
 # ALTER ROLE alphapulse_app SET ...: the guard rails scripts/db.sh sets. Values
 # are checked for search_path only (pg_temp last: a temp table can then never
@@ -279,7 +281,13 @@ def expected_privileges(connection: Any) -> set[Privilege]:
     expected |= {
         Privilege("table", f"public.{table}", p)
         for table in tables
-        for p in (APPEND_ONLY if table in append_only_tables() else READ_WRITE)
+        for p in (
+            APPEND_ONLY
+            if table in append_only_tables()
+            else NEVER_DELETED
+            if table in never_deleted_tables()
+            else READ_WRITE
+        )
     }
     expected |= {
         Privilege("schema", "public", "USAGE"),

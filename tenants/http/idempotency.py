@@ -69,9 +69,9 @@ class KeyRefused(Exception):
     """The header itself is unusable: 400."""
 
 
-def principal_of(user_id: uuid.UUID) -> str:
-    """Whose key it is: the ONE answer. Today the token's user; an API key will add its own id."""
-    return f"user:{user_id}"
+def principal_of(user_id: uuid.UUID | None = None, api_key_prefix: str | None = None) -> str:
+    """Whose key it is: the ONE answer. An API key's own (its prefix, unique in its tenant), else the token's user."""
+    return f"api_key:{api_key_prefix}" if api_key_prefix else f"user:{user_id}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Claim:
         )
 
 
-def claim_for(request: HttpRequest, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Claim | None:
+def claim_for(request: HttpRequest, tenant_id: uuid.UUID, principal: str) -> Claim | None:
     """The claim of a POST that carries the header, else None (nothing to do, nothing sent)."""
     if request.method != "POST" or HEADER not in request.headers:
         return None
@@ -104,7 +104,7 @@ def claim_for(request: HttpRequest, tenant_id: uuid.UUID, user_id: uuid.UUID) ->
     for part in (request.method.encode(), request.path_info.encode(), request.body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
-    return Claim(tenant_id, principal_of(user_id), key, digest.hexdigest(), uuid.uuid4())
+    return Claim(tenant_id, principal, key, digest.hexdigest(), uuid.uuid4())
 
 
 def answered(claim: Claim | None, rows: list[tuple | None], get_response: Callable[[], HttpResponse]) -> HttpResponse:

@@ -1,14 +1,19 @@
-"""Where the tenant of a request is decided: the verified JWT, nothing else.
+"""Where the tenant of a request is decided: the verified JWT or API key, nothing else.
 
 For every /api/ route except login, token refresh and the schema,
 TenantContextMiddleware
-1. verifies the bearer token with simplejwt (signature, expiry, type);
-   `alg: none`, wrong keys, tampering, expiry -> 401;
-2. takes the `tenant_id` and `user_id` claims: missing or not a UUID -> 401;
-3. enters tenant_transaction(claimed tenant) with the tenant and user lookups
+1. verifies the bearer token with simplejwt and the key ring (signature, its
+   `kid`, expiry, type); `alg: none`, unknown keys, tampering, expiry -> 401;
+   or parses an `Api-Key <key>` header (tenants.api_keys; malformed -> 401);
+2. takes the `tenant_id`, `user_id` and `sid` (session) claims: missing or
+   not a UUID -> 401 (a key carries its tenant id in its text);
+3. enters tenant_transaction(claimed tenant) with the identity lookups
    riding in its opening round trip: BEGIN, `SET LOCAL
-   app.current_tenant_id`, the tenant row, the user row (under RLS), one
+   app.current_tenant_id`, the tenant row, the user row and the session row
+   (a token), or the key's row joined to its user's (a key), under RLS, one
    pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction).
+   An ended session, or a key that is unknown, tampered, revoked, expired or
+   whose user is inactive -> 401.
    The same trip makes the transaction READ ONLY where the request may not
    write: `BEGIN READ ONLY` for GET/HEAD/OPTIONS, and for a write, a guard
    statement that turns it read-only unless the user's role is one that may
@@ -31,32 +36,46 @@ DRF authenticates later, inside the view; it takes the user found here
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from psycopg import sql
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
 
 from alphapulse.exceptions import database_failure_response
+from tenants import api_keys
 from tenants.context import tenant_transaction
 from tenants.database.routers import _staff_request
 from tenants.database.tenant_setting import Query
 from tenants.http import idempotency
-from tenants.http.auth import TENANT_CLAIM
 from tenants.http.permissions import WriteGuard, write_guard
 from tenants.http.throttling import LoginThrottle
 from tenants.http.token_checks import checked_token
-from tenants.models import Tenant, User
+from tenants.http.tokens import SESSION_CLAIM, TENANT_CLAIM, ApiAccessToken
+from tenants.models import ApiKey, Tenant, User, UserSession
+
+logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-PUBLIC_API_PREFIXES = ("/api/auth/", "/api/schema/", "/api/docs/")
+# Login and refresh (logout and logout-all, under /api/auth/ too, need a principal).
+PUBLIC_API_PREFIXES = ("/api/auth/token/", "/api/schema/", "/api/docs/")
+API_KEY_SCHEME = "Api-Key"
 
 
 class TenantHttpRequest(HttpRequest):
@@ -65,6 +84,7 @@ class TenantHttpRequest(HttpRequest):
     tenant: Tenant
     tenant_user: User
     token_claims: dict[str, Any]
+    api_key: ApiKey | None
 
 
 class RefusalReason(StrEnum):
@@ -83,6 +103,10 @@ class RefusalReason(StrEnum):
     USER_NOT_IN_TENANT = "user_not_in_tenant"
     TENANT_SUSPENDED = "tenant_suspended"
     USER_INACTIVE = "user_inactive"
+    BAD_SESSION_CLAIM = "bad_session_claim"
+    SESSION_ENDED = "session_ended"
+    BAD_API_KEY = "bad_api_key"
+    API_KEY_REJECTED = "api_key_rejected"
 
 
 class Refused(Exception):
@@ -101,24 +125,44 @@ class Refused(Exception):
         return response
 
 
-def verified_claims(request: HttpRequest) -> AccessToken:
+def verified_claims(request: HttpRequest) -> ApiAccessToken:
     header = request.headers.get("Authorization", "")
     scheme, _, raw = header.partition(" ")
     if not header:
         raise Refused(
             401,
             RefusalReason.NO_CREDENTIALS,
-            "Authentication credentials were not provided: send 'Authorization: Bearer <access token>'.",
+            "Authentication credentials were not provided: send 'Authorization: Bearer <access token>' "
+            "or 'Authorization: Api-Key <key>'.",
         )
     if scheme not in settings.SIMPLE_JWT["AUTH_HEADER_TYPES"] or not raw.strip():
-        raise Refused(401, RefusalReason.BAD_AUTH_HEADER, "Authorization header must be 'Bearer <access token>'.")
+        raise Refused(
+            401,
+            RefusalReason.BAD_AUTH_HEADER,
+            "Authorization header must be 'Bearer <access token>' or 'Api-Key <key>'.",
+        )
     try:
-        return checked_token(AccessToken, raw.strip())
+        return checked_token(ApiAccessToken, raw.strip())
     except TokenError as exc:
         raise Refused(401, RefusalReason.TOKEN_REJECTED, f"Token rejected: {exc}") from exc
 
 
-def claimed_tenant_id(token: AccessToken) -> uuid.UUID:
+def presented_api_key(request: HttpRequest) -> api_keys.PresentedKey | None:
+    """The request's `Api-Key <key>`, well-formed, or None when it sends another scheme (401 if malformed)."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme != API_KEY_SCHEME:
+        return None
+    presented = api_keys.parse_key(raw.strip())
+    if presented is None:
+        raise Refused(
+            401,
+            RefusalReason.BAD_API_KEY,
+            "Malformed API key: send 'Authorization: Api-Key ap_<tenant>_<prefix>_<secret>'.",
+        )
+    return presented
+
+
+def claimed_tenant_id(token: ApiAccessToken) -> uuid.UUID:
     claim = token.get(TENANT_CLAIM)
     if not claim:
         raise Refused(401, RefusalReason.NO_TENANT_CLAIM, "Token has no tenant_id claim.")
@@ -128,18 +172,31 @@ def claimed_tenant_id(token: AccessToken) -> uuid.UUID:
         raise Refused(401, RefusalReason.BAD_TENANT_CLAIM, "Token's tenant_id claim is not a UUID.") from exc
 
 
-def claimed_user_id(token: AccessToken) -> uuid.UUID:
+def claimed_user_id(token: ApiAccessToken) -> uuid.UUID:
     try:
         return uuid.UUID(str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])))
     except ValueError as exc:
         raise Refused(401, RefusalReason.BAD_USER_CLAIM, "Token's user_id claim is not a UUID.") from exc
 
 
-def _select_row(model: type[Tenant] | type[User], *where: str) -> str:
-    """SELECT <every column of model> FROM <its table> WHERE <col> = %s AND ..."""
-    columns = sql.SQL(", ").join(sql.Identifier(field.column) for field in model._meta.concrete_fields)
+def claimed_session_id(token: ApiAccessToken) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(token.get(SESSION_CLAIM)))
+    except ValueError as exc:
+        raise Refused(401, RefusalReason.BAD_SESSION_CLAIM, "Token has no session (sid claim): log in again.") from exc
+
+
+def _columns(model: type[Tenant] | type[User] | type[ApiKey], alias: str = "") -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.Identifier(*filter(None, (alias, field.column))) for field in model._meta.concrete_fields
+    )
+
+
+def _select_row(model: type[Tenant] | type[User] | type[UserSession], *where: str, columns: str = "") -> str:
+    """SELECT <every column of model, or `columns`> FROM <its table> WHERE <col> = %s AND ..."""
+    selected = sql.Identifier(columns) if columns else _columns(model)  # type: ignore[arg-type]
     condition = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in where)
-    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(columns, sql.Identifier(model._meta.db_table), condition)
+    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(selected, sql.Identifier(model._meta.db_table), condition)
     return query.as_string(None)
 
 
@@ -147,11 +204,36 @@ def _select_row(model: type[Tenant] | type[User], *where: str) -> str:
 # Citus) as well as RLS, as the tenant-scoped manager would write it.
 TENANT_ROW_SQL = _select_row(Tenant, "id")
 USER_ROW_SQL = _select_row(User, "tenant_id", "id")
+# The token's session, of that user: whether it has ended.
+SESSION_ROW_SQL = _select_row(UserSession, "tenant_id", "id", "user_id", columns="ended_at")
+# The key's row and its user's, joined on the distribution column (one worker on Citus).
+API_KEY_ROW_SQL = (
+    sql.SQL(
+        "SELECT {key}, {user} FROM {keys} k JOIN {users} u ON u.tenant_id = k.tenant_id AND u.id = k.user_id "
+        "WHERE k.tenant_id = %s AND k.prefix = %s"
+    )
+    .format(
+        key=_columns(ApiKey, "k"),
+        user=_columns(User, "u"),
+        keys=sql.Identifier(ApiKey._meta.db_table),
+        users=sql.Identifier(User._meta.db_table),
+    )
+    .as_string(None)
+)
 
 
-def identity_queries(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[Query]:
-    """What the request must read before its view: the claimed tenant and the token's user."""
-    return [(TENANT_ROW_SQL, [tenant_id]), (USER_ROW_SQL, [tenant_id, user_id])]
+def identity_queries(tenant_id: uuid.UUID, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> list[Query]:
+    """What a token's request must read before its view: the claimed tenant, the user, the session."""
+    return [
+        (TENANT_ROW_SQL, [tenant_id]),
+        (USER_ROW_SQL, [tenant_id, user_id]),
+        (SESSION_ROW_SQL, [tenant_id, session_id, user_id]),
+    ]
+
+
+def api_key_queries(presented: api_keys.PresentedKey) -> list[Query]:
+    """What a key's request must read before its view: the tenant, the key and its user."""
+    return [(TENANT_ROW_SQL, [presented.tenant_id]), (API_KEY_ROW_SQL, [presented.tenant_id, presented.prefix])]
 
 
 # The transaction turns READ ONLY unless the token's user holds one of the
@@ -171,15 +253,39 @@ READ_ONLY_GUARD_SQL = (
 )
 
 
+# The same, for a key's user (found through the key).
+API_KEY_READ_ONLY_GUARD_SQL = (
+    sql.SQL(
+        "SELECT set_config('transaction_read_only', 'on', true) FROM {users} u JOIN {keys} k "
+        "ON k.tenant_id = u.tenant_id AND k.user_id = u.id WHERE u.tenant_id = %s AND k.prefix = %s "
+        "AND u.role <> ALL(%s)"
+    )
+    .format(users=sql.Identifier(User._meta.db_table), keys=sql.Identifier(ApiKey._meta.db_table))
+    .as_string(None)
+)
+
+
 def read_only_guard(guard: WriteGuard, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Query | None:
     if guard.writers is None:
         return None
     return (READ_ONLY_GUARD_SQL, [tenant_id, user_id, sorted(guard.writers)])
 
 
-def _instance(model: type[Tenant] | type[User], row: tuple) -> Any:
-    names = [field.attname for field in model._meta.concrete_fields]
-    return model.from_db(DEFAULT_DB_ALIAS, names, row)
+def api_key_read_only_guard(guard: WriteGuard, presented: api_keys.PresentedKey) -> Query | None:
+    if guard.writers is None:
+        return None
+    return (API_KEY_READ_ONLY_GUARD_SQL, [presented.tenant_id, presented.prefix, sorted(guard.writers)])
+
+
+def _instance(model: type[Tenant] | type[User] | type[ApiKey], row: tuple) -> Any:
+    fields = model._meta.concrete_fields
+    connection = connections[DEFAULT_DB_ALIAS]
+    # The converters the ORM would apply (a JSON column arrives as text).
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return model.from_db(DEFAULT_DB_ALIAS, [field.attname for field in fields], values)
 
 
 def claimed_tenant(row: tuple | None) -> Tenant:
@@ -199,6 +305,80 @@ def claimed_user(row: tuple | None) -> User:
     if not user.is_active:
         raise Refused(403, RefusalReason.USER_INACTIVE, f"User '{user.username}' is inactive.")
     return user
+
+
+def open_session(row: tuple | None) -> None:
+    """The token's session is open (its row exists, for this user, and has not ended), else 401."""
+    if row is None or row[0] is not None:
+        raise Refused(401, RefusalReason.SESSION_ENDED, "This token's session has ended: log in again.")
+
+
+def key_principal(row: tuple | None, presented: api_keys.PresentedKey) -> tuple[ApiKey, User]:
+    """The key and its user, once the key is checked (tenants.api_keys.refusal), else 401."""
+    key_width = len(ApiKey._meta.concrete_fields)
+    key = _instance(ApiKey, row[:key_width]) if row is not None else None
+    user = _instance(User, row[key_width:]) if row is not None else None
+    refused = api_keys.refusal(key, presented, user)
+    if refused is not None:
+        raise Refused(401, RefusalReason.API_KEY_REJECTED, refused)
+    assert key is not None and user is not None
+    return key, user
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the request presented, checked as far as it can be before the database."""
+
+    tenant_id: uuid.UUID
+    queries: list[Query]
+    guard: Query | None
+    idempotency_principal: str  # tenants.http.idempotency.principal_of
+    token: ApiAccessToken | None = None
+    api_key: api_keys.PresentedKey | None = None
+
+
+def credentials_of(request: HttpRequest, guard: WriteGuard) -> Credentials:
+    presented = presented_api_key(request)
+    if presented is not None:
+        return Credentials(
+            presented.tenant_id,
+            api_key_queries(presented),
+            api_key_read_only_guard(guard, presented),
+            idempotency.principal_of(api_key_prefix=presented.prefix),
+            api_key=presented,
+        )
+    token = verified_claims(request)
+    tenant_id, user_id, session_id = claimed_tenant_id(token), claimed_user_id(token), claimed_session_id(token)
+    return Credentials(
+        tenant_id,
+        identity_queries(tenant_id, user_id, session_id),
+        read_only_guard(guard, tenant_id, user_id),
+        idempotency.principal_of(user_id=user_id),
+        token=token,
+    )
+
+
+def principal(credentials: Credentials, rows: list[tuple | None]) -> tuple[User, ApiKey | None]:
+    """The request's user (and key), from the identity rows after the tenant's; or Refused."""
+    if credentials.api_key is not None:
+        return key_principal(rows[0], credentials.api_key)[::-1]  # type: ignore[return-value]
+    user = claimed_user(rows[0])
+    open_session(rows[1])
+    return user, None
+
+
+def record_key_use(tenant_id: uuid.UUID, key: ApiKey) -> None:
+    """last_used_at, at most once per API_KEY_LAST_USED_SECONDS, in a short transaction of its own
+    after the request's (which stays READ ONLY for a read). A failure here loses one mark, not the answer."""
+    if not api_keys.use_is_stale(key):
+        return
+    try:
+        with tenant_transaction(
+            tenant_id, [(api_keys.RECORD_USE_SQL, [tenant_id, key.pk, settings.API_KEY_LAST_USED_SECONDS])]
+        ):
+            pass
+    except DatabaseError:
+        logger.warning("api key last use not recorded", extra={"api_key": str(key.pk)})
 
 
 class TenantContextMiddleware:
@@ -240,32 +420,37 @@ class TenantContextMiddleware:
             raise
 
     def _as_tenant_keyed(self, request: HttpRequest, progress: dict[str, bool]) -> HttpResponse:
-        token = verified_claims(request)
-        tenant_id, user_id = claimed_tenant_id(token), claimed_user_id(token)
         guard = write_guard(request.method or "GET", request.path_info)
+        credentials = credentials_of(request, guard)
         try:  # Idempotency-Key: its claim rides in the opening round trip (tenants.http.idempotency)
-            claim = idempotency.claim_for(request, tenant_id, user_id)
+            claim = idempotency.claim_for(request, credentials.tenant_id, credentials.idempotency_principal)
         except idempotency.KeyRefused as refused:
             return idempotency.refusal(refused)
+        identities = len(credentials.queries)
         with tenant_transaction(
-            tenant_id,
-            identity_queries(tenant_id, user_id) + ([claim.query()] if claim else []),
+            credentials.tenant_id,
+            credentials.queries + ([claim.query()] if claim else []),
             read_only=guard.read_only,
-            read_only_guard=read_only_guard(guard, tenant_id, user_id),
-        ) as (_, (tenant_row, user_row, *claim_rows)):
+            read_only_guard=credentials.guard,
+        ) as (_, rows):
+            tenant_row, identity_rows, claim_rows = rows[0], rows[1:identities], rows[identities:]
             progress["opened"] = True
             # A Refused leaving the block rolls the transaction back.
-            tenant, user = claimed_tenant(tenant_row), claimed_user(user_row)
+            tenant = claimed_tenant(tenant_row)
+            user, api_key = principal(credentials, identity_rows)
             scoped = cast(TenantHttpRequest, request)
             scoped.tenant = tenant
             scoped.tenant_user = user
-            scoped.token_claims = token.payload
+            scoped.token_claims = credentials.token.payload if credentials.token is not None else {}
+            scoped.api_key = api_key
             response = idempotency.answered(claim, claim_rows, lambda: self.get_response(request))
             if response.status_code >= 400:
                 # A refused or failed request writes nothing. (Django may have
                 # turned an exception into this response before it reached us,
                 # and DRF only marks rollback under ATOMIC_REQUESTS.)
                 transaction.set_rollback(True)
+        if api_key is not None and response.status_code < 500:
+            record_key_use(tenant.pk, api_key)
         return response
 
 

@@ -9,7 +9,8 @@ change...) is a 400 naming it: nothing is silently dropped, nothing applied.
 
 from rest_framework import serializers
 
-from tenants.models import TenantAuditEvent, User
+from tenants.api_keys import visible_prefix
+from tenants.models import ApiKey, TenantAuditEvent, User
 from tenants.roles import Role
 
 
@@ -57,3 +58,40 @@ class AuditEventSerializer(serializers.ModelSerializer):
         model = TenantAuditEvent
         fields = ["id", "action", "actor", "target_type", "target_id", "details", "created_at"]
         read_only_fields = fields
+
+
+class LogoutSerializer(StrictInputSerializer):
+    refresh = serializers.CharField(max_length=4096, write_only=True)
+
+
+class NoInputSerializer(StrictInputSerializer):
+    """A route that takes no body (a field sent is a 400)."""
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    # The visible part of the key, `ap_<tenant>_<prefix>`: what a log or a paste shows.
+    prefix = serializers.SerializerMethodField()
+    user_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "scopes", "expires_at", "created_at", "last_used_at", "revoked_at", "user_id"]
+        read_only_fields = fields
+
+    def get_prefix(self, key: ApiKey) -> str:
+        return visible_prefix(key.tenant_id, key.prefix)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The key itself: shown in this answer only, never again.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+    # Checked against the scopes and the caller's role by tenants.api_keys (400 naming the scope).
+    scopes = serializers.ListField(child=serializers.CharField(max_length=32), allow_empty=False, max_length=16)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)

@@ -156,6 +156,19 @@ class TenantTierThrottle(FixedWindowThrottle):
         return settings.TENANT_RATE_LIMITS.get(request.tenant.subscription_tier)
 
 
+class ApiKeyThrottle(FixedWindowThrottle):
+    """A request through an API key counts against the key as well as its tenant (API_KEY_RATE_LIMIT)."""
+
+    prefix = "throttle:api-key"
+
+    def key(self, request: Request) -> str | None:
+        api_key = getattr(request, "api_key", None)
+        return str(api_key.pk) if api_key is not None else None
+
+    def rate(self, request: Request) -> str | None:
+        return settings.API_KEY_RATE_LIMIT
+
+
 class LoginThrottle(FixedWindowThrottle):
     """Login and refresh attempts per client address (the admin's login counts in the same window)."""
 

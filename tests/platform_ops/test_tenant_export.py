@@ -29,6 +29,19 @@ pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 @pytest.fixture(scope="module")
 def source_db(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), demo_database("alphapulse_export", trades=300) as name:
+        with connect("owner", name) as owner:
+            # load_demo logs nobody in and makes no key: a session and a key of acme's, so
+            # that every tenant table has rows to carry.
+            owner.execute(
+                "INSERT INTO user_sessions (id, tenant_id, user_id, refresh_jti, created_at, end_reason) "
+                "SELECT gen_random_uuid(), tenant_id, id, md5(id::text), now(), '' FROM users "
+                "WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme')"
+            )
+            owner.execute(
+                "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, hashed_secret, scopes, created_at) "
+                "SELECT gen_random_uuid(), tenant_id, id, 'bot', left(md5(id::text), 12), md5(username), "
+                "'[\"read\"]', now() FROM users WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme')"
+            )
         yield name
 
 

@@ -18,7 +18,7 @@ from django.db import connections
 from psycopg import sql
 
 from tenants.context import tenant_context
-from tenants.models import Tenant, User
+from tenants.models import ApiKey, Tenant, User, UserSession
 from tenants.roles import Role
 from trading import models as trading
 
@@ -196,6 +196,28 @@ class AgentSignalFactory(TradingRowFactory):
     signal = "buy"
     confidence = Decimal("0.8125")
 
+
+class UserSessionFactory(TradingRowFactory):
+    class Meta:
+        model = UserSession
+
+    refresh_jti = factory.LazyFunction(lambda: uuid.uuid4().hex)
+
+
+class ApiKeyFactory(TradingRowFactory):
+    """A key row (its secret unknown: for RLS and routing tests; the API tests make real keys)."""
+
+    class Meta:
+        model = ApiKey
+
+    name = "bot"
+    prefix = factory.LazyFunction(lambda: uuid.uuid4().hex[:12])
+    hashed_secret = "0" * 64
+    scopes = factory.LazyFunction(lambda: ["read"])
+
+
+# The tenant tables of the sessions and keys: rows end (UPDATE), the app role deletes none.
+SESSION_FACTORY_BY_TABLE = {"user_sessions": UserSessionFactory, "api_keys": ApiKeyFactory}
 
 FACTORY_BY_TABLE = {
     "trades": TradeFactory,

@@ -30,6 +30,7 @@ from tenants.roles import Role
 from tests.support.clients import bearer_client
 from tests.support.factories import (
     AgentSignalFactory,
+    ApiKeyFactory,
     OrderFactory,
     PortfolioSnapshotFactory,
     PositionFactory,
@@ -92,6 +93,7 @@ ROWS = {
     "agent-signals": lambda user: AgentSignalFactory(user=user),
     # A colleague to act on: nobody changes their own role.
     "users": lambda user: UserFactory(tenant=user.tenant, username=f"colleague-{uuid.uuid4().hex[:6]}", role="trader"),
+    "api-keys": lambda user: ApiKeyFactory(user=user),
 }
 SIGNAL = {"agent_name": "momentum", "symbol": "TSLA", "signal": "hold", "confidence": "0.5"}
 BODIES = {
@@ -101,6 +103,10 @@ BODIES = {
     "portfolio-snapshots": {"total_value": "1000.00", "cash": "400.00", "positions_value": "600.00"},
     "risk-metrics": {"metric": "sharpe", "value": "1.25"},
     "agent-signals": SIGNAL,
+    # A viewer's keys may hold `read` only: this body is every role's.
+    "api-keys": {"name": "bot", "scopes": ["read"]},
+    # logout-all takes no body; logout's {} is a 400 (no refresh token), past the access check.
+    "sessions": {},
 }
 
 

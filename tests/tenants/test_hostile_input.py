@@ -25,10 +25,10 @@ from urllib.parse import urlencode
 
 import jwt
 import pytest
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from tenants.http.auth import tokens_for
+from tenants.signing_keys import configured_ring
 from tests.support.factories import OrderFactory, TradeFactory
 from trading.models import Order, Trade
 
@@ -52,11 +52,13 @@ def assert_json_error(response, status: int) -> dict:
 
 
 def sign(claims: dict, headers: dict | None = None) -> str:
-    return jwt.encode(claims, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256", headers=headers)
+    """Signed as the server signs: its current key, its kid in the header (unless `headers` says otherwise)."""
+    key = configured_ring().current
+    return jwt.encode(claims, key.signing, algorithm="HS256", headers={"kid": key.kid, **(headers or {})})
 
 
 def claims_of(token: str) -> dict:
-    return jwt.decode(token, settings.SIMPLE_JWT["SIGNING_KEY"], algorithms=["HS256"])
+    return jwt.decode(token, configured_ring().current.verifying, algorithms=["HS256"])
 
 
 # --- deep nesting ----------------------------------------------------------

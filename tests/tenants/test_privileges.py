@@ -48,6 +48,12 @@ EXPECTED = {
     # The tenant audit log is history: the app role writes an event and reads it, nothing more.
     Privilege("table", "public.audit_events", "SELECT"),
     Privilege("table", "public.audit_events", "INSERT"),
+    # Sessions end and keys are revoked by an UPDATE: rows stay, the app role deletes none.
+    *(
+        Privilege("table", f"public.{t}", p)
+        for t in ("user_sessions", "api_keys")
+        for p in ("SELECT", "INSERT", "UPDATE")
+    ),
     Privilege("schema", "public", "USAGE"),
     Privilege("database", "(current)", "CONNECT"),
     Privilege("role attribute", "", "LOGIN"),

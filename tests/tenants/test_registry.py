@@ -19,6 +19,8 @@ def test_tenant_tables_are_every_tenant_model_users_first():
         "agent_signals",
         "audit_events",
         "idempotency_keys",
+        "user_sessions",
+        "api_keys",
     }
     assert tenant_tables()[0] == "users"  # every domain table references it
     concrete = {m for m in apps.get_models() if issubclass(m, TenantModel)}

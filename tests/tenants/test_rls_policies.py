@@ -13,8 +13,8 @@ from psycopg import sql
 
 from tenants.constants import BYPASS_ROLE, INSERT_POLICY, ISOLATION_POLICY
 from tenants.context import tenant_context
-from tenants.registry import tenant_tables
-from tests.support.factories import FACTORY_BY_TABLE, UserFactory
+from tenants.registry import never_deleted_tables, tenant_tables
+from tests.support.factories import FACTORY_BY_TABLE, SESSION_FACTORY_BY_TABLE, UserFactory
 
 # The audit log is append-only (no UPDATE or DELETE for the app role) and has no user key:
 # its RLS is tests/tenants/test_tenant_audit.py's.
@@ -48,7 +48,7 @@ def refused(query: sql.Composable, params=None) -> str:
 def rows(user_a, user_b):
     """One row in each tenant for every table: {table: (row_a_id, row_b_id)}."""
     created = {"users": (user_a.pk, user_b.pk)}
-    for table, factory in FACTORY_BY_TABLE.items():
+    for table, factory in {**FACTORY_BY_TABLE, **SESSION_FACTORY_BY_TABLE}.items():
         created[table] = (factory(user=user_a).pk, factory(user=user_b).pk)
     created["idempotency_keys"] = (idempotency_key(user_a), idempotency_key(user_b))
     return created
@@ -138,9 +138,12 @@ def test_update_cannot_move_a_row_to_another_tenant(table, rows, tenant_a, tenan
 def test_delete_of_other_tenants_rows_touches_none(table, rows, tenant_a, tenant_b):
     _, row_b = rows[table]
     with tenant_context(tenant_a):
-        deleted = run(sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(table)), [row_b])
-        assert deleted == 0
-        if table != "users":  # A's own user is still referenced by A's rows
+        if table in never_deleted_tables():  # sessions end, keys are revoked: no DELETE at all
+            assert "permission denied" in refused(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+        else:
+            deleted = run(sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(table)), [row_b])
+            assert deleted == 0
+        if table != "users" and table not in never_deleted_tables():  # A's own user is still referenced by A's rows
             deleted_all = run(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
             assert deleted_all == 1  # its own row only
     with tenant_context(tenant_b):

@@ -22,6 +22,8 @@ import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
+from tenants.api_keys import create_api_key
+from tenants.context import tenant_context
 from tenants.http.auth import tokens_for
 from tenants.management.commands.rls_bypass import app_role_bypasses, set_app_role_bypass
 from tenants.models import User
@@ -53,13 +55,26 @@ def committed(django_db_setup, django_db_blocker) -> Iterator[dict]:
             cursor.execute(INSERT_USER, [user, tenant])
             cursor.execute(INSERT_TRADE, [trade, tenant, user, SYMBOL])
         try:
+            # A session (and a key) of the user, committed as the app role.
             token = tokens_for(User(id=user, tenant_id=tenant))["access"]
-            yield {"tenant": tenant, "trade": trade, "token": token}
+            with tenant_context(tenant):
+                _, key = create_api_key(
+                    User(id=user, tenant_id=tenant, role="admin"),
+                    name="rt",
+                    scopes=["read", "trades:write"],
+                    expires_at=None,
+                    actor="test",
+                )
+            yield {"tenant": tenant, "trade": trade, "token": token, "key": key}
         finally:
             set_app_role_bypass(False)
             connections["default"].close()
             with owner.cursor() as cursor:
                 cursor.execute("DELETE FROM positions WHERE tenant_id = %s", [tenant])  # the trades moved them
+
+                cursor.execute("DELETE FROM user_sessions WHERE tenant_id = %s", [tenant])
+                cursor.execute("DELETE FROM api_keys WHERE tenant_id = %s", [tenant])
+                cursor.execute("DELETE FROM audit_events WHERE tenant_id = %s", [tenant])
                 cursor.execute("DELETE FROM trades WHERE tenant_id = %s", [tenant])
                 cursor.execute("DELETE FROM users WHERE tenant_id = %s", [tenant])
                 cursor.execute("DELETE FROM tenants WHERE id = %s", [tenant])
@@ -76,9 +91,12 @@ def request(client: APIClient, scenario: str, trade: uuid.UUID):
     return client.post("/api/trades/", body, format="json"), 201
 
 
-def trips_of(committed: dict, scenario: str) -> RoundTrips:
+def trips_of(committed: dict, scenario: str, *, api_key: bool = False) -> RoundTrips:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {committed['token']}")
+    if api_key:
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {committed['key']}")
+    else:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {committed['token']}")
     connection = connections["default"]
     request(client, scenario, committed["trade"])  # warm: the connection is open and reused
     connection.close_if_unusable_or_obsolete()  # Django's request_started, skipped by the test client
@@ -113,6 +131,20 @@ def test_rls_on_and_off_make_the_same_round_trips(committed, django_db_blocker, 
     off = {s: t.count for s, t in counts["off"].items()}
     print(f"round trips per request: on {on} off {off}")
     assert on == off, shown
+
+
+def test_an_api_key_request_makes_the_trips_of_a_bearer_token_request(committed, django_db_blocker, settings):
+    """The key's row rides the opening round trip as the token's user and session rows do;
+    its last use is written at most once per API_KEY_LAST_USED_SECONDS (the warm-up request's)."""
+    settings.API_KEY_LAST_USED_SECONDS = 3600
+    with django_db_blocker.unblock():
+        settings.RLS_ENABLED = True
+        bearer = {scenario: trips_of(committed, scenario).count for scenario in ("list", "detail", "create")}
+        by_key = {
+            scenario: trips_of(committed, scenario, api_key=True).count for scenario in ("list", "detail", "create")
+        }
+    print(f"round trips per request: bearer {bearer} api key {by_key}")
+    assert by_key == bearer == {"list": 3, "detail": 3, "create": 3}
 
 
 def cut_the_socket(connection) -> None:

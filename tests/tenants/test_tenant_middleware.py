@@ -18,7 +18,6 @@ import uuid
 
 import jwt
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 from rest_framework.response import Response
 from rest_framework.test import APIClient
@@ -27,7 +26,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 from tenants.constants import TENANT_SETTING
 from tenants.context import current_tenant_id, tenant_context
 from tenants.http.auth import LOGIN_FAILED, tokens_for
+from tenants.http.tokens import ApiRefreshToken
 from tenants.models import Tenant, User
+from tenants.signing_keys import configured_ring
 from tests.support.clients import PASSWORD, bearer_client
 from tests.support.factories import TradeFactory, write_tenant
 from trading.models import Trade
@@ -44,7 +45,8 @@ REFRESH = "/api/auth/token/refresh/"
 
 
 def signing_key() -> str:
-    return settings.SIMPLE_JWT["SIGNING_KEY"]
+    """The secret that signs new tokens (the key ring's first key)."""
+    return configured_ring().current.signing
 
 
 def access_claims(user: User) -> dict:
@@ -53,7 +55,8 @@ def access_claims(user: User) -> dict:
 
 
 def sign(claims: dict, key: str | None = None, algorithm: str = "HS256") -> str:
-    return jwt.encode(claims, key or signing_key(), algorithm=algorithm)
+    """Signed as the server signs (its current key's kid in the header), with `key` if given."""
+    return jwt.encode(claims, key or signing_key(), algorithm=algorithm, headers={"kid": configured_ring().current.kid})
 
 
 def b64url(data: bytes) -> str:
@@ -413,7 +416,8 @@ def test_refresh_gives_a_new_access_token_for_the_same_tenant_and_user(user_a):
     refresh = login("acme", "alice").json()["refresh"]
     response = APIClient().post(REFRESH, {"refresh": refresh}, format="json")
     assert response.status_code == 200, response.content
-    assert set(response.json()) == {"access"}
+    # Refresh tokens rotate (tenants.sessions): a new one comes with the access token.
+    assert set(response.json()) == {"access", "refresh"}
     claims = decode(response.json()["access"])
     assert (claims["token_type"], claims["tenant_id"], claims["user_id"]) == (
         "access",
@@ -442,9 +446,7 @@ def test_refresh_fails_once_the_user_is_deactivated(user_a):
 
 def test_refresh_fails_when_the_user_is_not_in_the_claimed_tenant(user_a, user_b):
     """A (validly signed) refresh token pairing A's user with B's tenant mints nothing."""
-    from rest_framework_simplejwt.tokens import RefreshToken
-
-    refresh = RefreshToken.for_user(user_a)
+    refresh = ApiRefreshToken(tokens_for(user_a)["refresh"])
     refresh["tenant_id"] = str(user_b.tenant_id)
     response = APIClient().post(REFRESH, {"refresh": str(refresh)}, format="json")
     assert_refused(response, 401, detail_contains="unknown or inactive")

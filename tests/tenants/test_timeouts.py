@@ -86,8 +86,8 @@ def test_a_timeout_in_the_middlewares_own_queries_is_a_json_503_too(client_a, mo
 
     original = tenants.http.middleware.identity_queries
 
-    def slow_lookups(tenant_id, user_id):
-        return [("SELECT pg_sleep(30)", []), *original(tenant_id, user_id)]
+    def slow_lookups(*args):
+        return [("SELECT pg_sleep(30)", []), *original(*args)]
 
     shorten("statement_timeout")
     monkeypatch.setattr(tenants.http.middleware, "identity_queries", slow_lookups)

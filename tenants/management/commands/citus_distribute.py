@@ -5,8 +5,8 @@ A database moved from a single PostgreSQL (pg_dump, restore into the
 coordinator) arrives with every migration recorded as applied, the Citus
 ones included: they were no-ops there, so its tables are plain coordinator
 tables, and `migrate` has nothing left to do. This command replays the Citus
-steps of the applied migrations (every CitusOperation, in migration order:
-tenants 0012 today) in one transaction, as the owner, so the layout is the
+steps of the applied migrations (every CitusOperation, in migration order,
+the foreign keys' drops first) in one transaction, as the owner, so the layout is the
 one `migrate` builds on a fresh cluster. Rows are copied into the shards;
 the row counts per table and tenant are compared before and after (exit 1
 on a difference, which rolls nothing back: the counts are read after
@@ -25,7 +25,7 @@ from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from tenants.catalog.backups import row_counts
-from tenants.catalog.distribution_operations import CitusOperation, is_citus_coordinator
+from tenants.catalog.distribution_operations import CitusOperation, DropForeignKeyOnCitus, is_citus_coordinator
 from tenants.constants import OWNER_DATABASE
 from tenants.management.base import OperatorCommand
 from tenants.registry import tenant_tables
@@ -74,6 +74,10 @@ class Command(OperatorCommand):
             for operation in migration.operations
             if isinstance(operation, CitusOperation)
         ]
+        # Every key comes off before anything is distributed: a later migration's table that
+        # references users (tenants 0017) would otherwise tie users to a local table when
+        # 0012 distributes it. The rest keeps migration order.
+        steps.sort(key=lambda step: not isinstance(step[1], DropForeignKeyOnCitus))
         if dry_run:
             with connection.schema_editor(collect_sql=True, atomic=False) as editor:
                 self._run(steps, editor)

@@ -68,12 +68,12 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
             raise failure
 
     def _verified_device(self, user: User, code: str):
+        device = staff_otp.device_for_code(user, code) if code else None
+        if device is None and not staff_otp.has_device(user):
+            raise ValidationError(NOT_ENROLLED, code="not_enrolled")
         if not code:
             raise ValidationError(self.otp_error_messages["token_required"], code="token_required")
-        device = staff_otp.device_for_code(user, code)
         if device is None:
-            if not staff_otp.has_device(user):
-                raise ValidationError(NOT_ENROLLED, code="not_enrolled")
             raise ValidationError(self.otp_error_messages["invalid_token"], code="invalid_token")
         allowed, extra = device.verify_is_allowed()
         if not allowed:

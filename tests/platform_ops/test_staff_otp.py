@@ -1,7 +1,8 @@
 """The staff's second factor: /admin/ refuses a right password without its code, takes an
 authenticator code once and a recovery code once, and the seed and the codes are not stored
 in plain. Admin requests run on the owner connection, so the rows are made there
-(tests/support/staff.py); the app role is checked to see none of them."""
+(tests/support/staff.py); the app role is checked to see none of them. Runs on Citus too
+(make test-citus)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from tests.support.staff import (
     seed_of,
 )
 
-pytestmark = pytest.mark.django_db(databases=["default", "owner"])
+# On Citus too: the device tables stay on the coordinator and point at the distributed `users`
+# without a foreign key (Citus refuses one), which only the cluster can prove.
+pytestmark = [pytest.mark.django_db(databases=["default", "owner"]), pytest.mark.citus]
 
 OWNER = "owner"
 
@@ -264,3 +267,23 @@ def test_the_command_refuses_in_one_line_with_exit_2():
     result = manage_without_terminal("enroll_staff_otp", "nobody-here")
     assert_one_line_refusal(result, "has no user 'nobody-here'")
     assert "otpauth://" not in result.stdout
+
+
+# -- in the admin -------------------------------------------------------------------
+
+
+def test_superusers_see_who_is_enrolled_and_nothing_secret(client, platform, enrollment):
+    root = owner_user(platform, "root", is_staff=True, is_superuser=True)
+    assert admin_login(client, root.username).status_code == 302
+    page = client.get("/admin/platform_ops/stafftotpdevice/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "staff" in text and "authenticator app" in text
+    device_row = StaffTOTPDevice.objects.using(OWNER).get(user=enrollment.user)
+    assert device_row.encrypted_seed not in text and "secret=" not in text
+    assert client.get(f"/admin/platform_ops/stafftotpdevice/{device_row.pk}/delete/").status_code == 403
+
+
+def test_plain_staff_do_not_see_the_devices(client, enrollment, seed):
+    assert login(client, code=current_code(seed)).status_code == 302
+    assert client.get("/admin/platform_ops/stafftotpdevice/").status_code == 403

@@ -52,7 +52,8 @@ INSTALLED_APPS = [
     # First: for a command name, the first app listed wins, so tenants'
     # createsuperuser and changepassword replace django.contrib.auth's.
     "tenants",
-    "django.contrib.admin",
+    # django.contrib.admin, with the two-factor site (django-otp) as admin.site.
+    "platform_ops.admin_config.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -63,6 +64,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The staff's second factor: the device models are platform_ops' (docs/admin.md).
+    "django_otp",
     "trading",
     "jobs",
     "platform_ops",
@@ -83,6 +86,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): which second-factor device, if any, verified this
+    # session (lazy: only the admin asks). /admin/ admits verified staff only.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The RateLimit-* headers the throttles leave on the request (tenants/http/throttling.py).
@@ -180,6 +186,12 @@ if not HTTPS and set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost", "::1"}:
     # warn about. Any other host without HTTPS=true keeps check --deploy loud.
     SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W008", "security.W012", "security.W016"]
 PLATFORM_TENANT_SLUG = env.str("PLATFORM_TENANT_SLUG", default="platform")
+# The staff's second factor (platform_ops.otp_secrets): TOTP seeds are encrypted
+# under keys derived from these (comma-separated: the first encrypts, all
+# decrypt), or from SECRET_KEY (and SECRET_KEY_FALLBACKS) when empty.
+OTP_ENCRYPTION_KEY = env.str("OTP_ENCRYPTION_KEY", default="")
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="AlphaPulse")
 
 # Django's four validators, for every path that sets a password (the commands,
 # the admin, the API all call tenants.services / validate_password): a common

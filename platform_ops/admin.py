@@ -1,5 +1,6 @@
 """The audit trail in the admin: read-only for everyone (no add, change or delete),
-and the owner role could not change a row even if the admin tried. Also mounts the
+and the owner role could not change a row even if the admin tried. The staff's
+second-factor devices: read-only, for superusers. Also mounts the
 "Offboard" action on the tenants' admin (tenants never imports platform_ops)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from platform_ops.admin_actions import may_offboard, offboard
-from platform_ops.models import AuditEntry
+from platform_ops.models import AuditEntry, StaffRecoveryCodes, StaffTOTPDevice
 from tenants.admin import TenantAdmin
 
 TenantAdmin.actions = (*TenantAdmin.actions, offboard)
@@ -32,6 +33,47 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(StaffTOTPDevice)
+class StaffTOTPDeviceAdmin(admin.ModelAdmin):
+    """Who is enrolled, when last used, failures in a row: read-only, superusers only.
+
+    Enrolling and replacing are `manage.py enroll_staff_otp` (audited, and the
+    secrets shown once, on the operator's terminal). No join to `users` (on Citus
+    this table is coordinator-local and `users` distributed): the user is read
+    per row, and staff are few.
+    """
+
+    list_display = ("staff_user", "name", "created_at", "last_used_at", "throttling_failure_count", "codes_left")
+    list_select_related = ()
+    fields = list_display
+    readonly_fields = list_display
+    actions = None
+
+    @admin.display(description="user")
+    def staff_user(self, device: StaffTOTPDevice) -> str:
+        return str(device.user)
+
+    @admin.display(description="recovery codes left")
+    def codes_left(self, device: StaffTOTPDevice) -> int:
+        codes = StaffRecoveryCodes.objects.using(device._state.db).filter(user_id=device.user_id).first()
+        return len(codes.digests) if codes is not None else 0
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser) and super().has_module_permission(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,6 +1,11 @@
 """Audit entries for actions Django itself performs: admin logins (and failed
 ones) and the us004 migration applied or unapplied.
 
+An admin login's entry names the second factor that verified it
+(`authenticator app` or `recovery codes`); a right password with a wrong or
+missing code is recorded by the login form itself (`admin.otp_failed`,
+platform_ops.admin_site).
+
 Admin logins: Django's `user_logged_in` / `user_login_failed`, for /admin/
 requests; and every API login attempt at the platform tenant (the staff get
 no API tokens: tenants.http.auth refuses them and sends `user_login_failed`
@@ -35,7 +40,15 @@ def _is_admin(request: Any) -> bool:
 @receiver(user_logged_in, dispatch_uid="platform_ops.audit_admin_login")
 def audit_admin_login(sender, request=None, user=None, **kwargs) -> None:
     if _is_admin(request):
-        audit.record("admin.login", request=request, tenant=getattr(user, "tenant", None))
+        # The device that verified the second factor (platform_ops.admin_site.StaffLoginForm).
+        device = getattr(user, "otp_device", None)
+        second_factor = device.name if device is not None else "none"
+        audit.record(
+            "admin.login",
+            request=request,
+            tenant=getattr(user, "tenant", None),
+            detail={"second_factor": second_factor},
+        )
 
 
 @receiver(user_login_failed, dispatch_uid="platform_ops.audit_admin_login_failed")

@@ -1,8 +1,11 @@
 """The admin in a real browser: headless Debian Chromium driven by Selenium,
 against gunicorn serving a committed scratch database.
 
-Staff log in, create a tenant, add a user to it, suspend the tenant, and the
-user's token (issued before the suspension) is refused with 403 on its next call.
+Staff log in (password and the authenticator's code: the staff user is enrolled
+by `manage.py enroll_staff_otp`, and the code computed from the seed its
+provisioning URI prints), create a tenant, add a user to it, suspend the tenant,
+and the user's token (issued before the suspension) is refused with 403 on its
+next call. The password alone does not get in.
 `scripts/browser-deps.sh` (run by `make test`) installs chromium and
 chromium-driver when they are missing. The API docs page (Swagger UI) renders
 its operations in a browser with no internet: its assets are the project's
@@ -25,6 +28,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.support.scratch import ROOT, free_port, gunicorn, manage, scratch_database
+from tests.support.staff import current_code, seed_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,12 +39,25 @@ USER_PASSWORD = "gavin-belson-secret"
 
 
 @pytest.fixture(scope="module")
-def server():
+def staff_seed(server_database) -> bytes:
+    """What the staff member's authenticator app holds: the seed of the URI the command printed."""
+    printed = manage(server_database, "enroll_staff_otp", "staff", "--no-qr").stdout
+    (uri,) = [line for line in printed.splitlines() if line.startswith("otpauth://totp/")]
+    return seed_of(uri)
+
+
+@pytest.fixture(scope="module")
+def server_database():
     with scratch_database("alphapulse_browser") as name:
         manage(name, "migrate")
         manage(name, "load_demo", "--trades", "20", ADMIN_USERNAME="staff", ADMIN_PASSWORD=STAFF_PASSWORD)
-        with gunicorn(name, workers=1, threads=4) as base:
-            yield base
+        yield name
+
+
+@pytest.fixture(scope="module")
+def server(server_database):
+    with gunicorn(server_database, workers=1, threads=4) as base:
+        yield base
 
 
 def chromium(profile: Path, *flags: str) -> webdriver.Chrome:
@@ -105,11 +122,26 @@ def success_message(browser) -> str:
     return browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
 
 
-def test_staff_create_tenant_add_user_suspend_and_the_token_stops_working(server, browser, tmp_path):
+def log_in(browser, server: str, code: str) -> None:
     browser.get(f"{server}/admin/login/?next=/admin/")
     fill(browser, "id_username", "staff")
     fill(browser, "id_password", STAFF_PASSWORD)
+    fill(browser, "id_otp_token", code)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+
+def test_the_staff_password_alone_does_not_get_in(server, staff_seed, browser):
+    browser.delete_all_cookies()
+    log_in(browser, server, code="")
+    error = browser.find_element(By.CSS_SELECTOR, ".errornote")  # waits for the answer page
+    assert "Please enter your OTP token" in error.text
+    browser.get(f"{server}/admin/")
+    assert browser.find_element(By.ID, "login-form")  # still not logged in
+
+
+def test_staff_create_tenant_add_user_suspend_and_the_token_stops_working(server, staff_seed, browser, tmp_path):
+    browser.delete_all_cookies()
+    log_in(browser, server, code=current_code(staff_seed))
     assert browser.find_element(By.ID, "user-tools").text.lower().startswith("welcome, staff"), browser.title
 
     browser.get(f"{server}/admin/tenants/tenant/add/")

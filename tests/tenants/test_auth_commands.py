@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from tenants import services
 from tenants.models import User
+from tests.support.staff import admin_login
 
 pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
@@ -48,7 +49,11 @@ def test_createsuperuser_noinput_makes_a_platform_superuser_who_can_log_in(monke
     [root] = platform_users("root")
     assert (root.is_staff, root.is_superuser, root.email) == (True, True, "root@example.com")
     assert root.tenant.slug == settings.PLATFORM_TENANT_SLUG  # made on first use
-    login = client.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD})
+    # /admin/ asks for a second factor: the command says how to enroll, and the password alone is refused.
+    assert "`manage.py enroll_staff_otp root`" in out.getvalue()
+    password_only = client.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD})
+    assert password_only.status_code == 200 and b"enroll_staff_otp" in password_only.content
+    login = admin_login(client, "root", PASSWORD)  # enrolled as the command does, with the app's code
     assert login.status_code == 302 and login["Location"] == "/admin/"
 
 
@@ -66,6 +71,7 @@ def test_createsuperuser_interactive(monkeypatch):
     out = StringIO()
     call_command("createsuperuser", interactive=True, stdin=TTY(), stdout=out, stderr=StringIO())
     assert "Superuser created successfully" in out.getvalue()
+    assert "`manage.py enroll_staff_otp dana`" in out.getvalue()
     [dana] = platform_users("dana")
     assert dana.is_superuser and dana.check_password(PASSWORD)
 

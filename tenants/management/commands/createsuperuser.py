@@ -2,7 +2,9 @@
 users may be staff (tenants.services). Interactive, or `--noinput` with
 DJANGO_SUPERUSER_USERNAME / _EMAIL / _PASSWORD, as Django users expect; the
 platform tenant is created when it does not exist yet (in the same transaction as
-the account, so a refusal leaves neither). Runs as the owner.
+the account, so a refusal leaves neither). Runs as the owner. /admin/ also asks
+for a second factor, so the command ends by naming the enrollment command
+(`enroll_staff_otp`, platform_ops: tenants does not import it).
 Exit 0 on success, 2 on any refusal (a taken username, a blank or invalid
 field), with Django's own messages."""
 
@@ -31,9 +33,18 @@ class Command(RefusalsExit2, DjangoCreateSuperuserCommand):
         with transaction.atomic(using=options["database"]):
             services.platform_tenant(options["database"])
             super().handle(*args, **options)
+        username = getattr(self, "_accepted_username", None) or "<username>"
+        self.stdout.write(
+            f"/admin/ asks for a second factor: enroll this account with "
+            f"`manage.py enroll_staff_otp {username}` before its first login (docs/admin.md)."
+        )
 
     def _validate_username(self, username, verbose_field_name, database):
         # Django checks uniqueness across the whole table; ours is per tenant.
         if username and services.users_named(username, tenant_slug=settings.PLATFORM_TENANT_SLUG, using=database):
             return f"Error: the platform tenant already has a user '{username}'."
-        return super()._validate_username(username, verbose_field_name, database)  # type: ignore[misc]  # not in django-stubs
+        error = super()._validate_username(username, verbose_field_name, database)  # type: ignore[misc]  # not in django-stubs
+        if error is None:
+            # Every path (prompt, --username, DJANGO_SUPERUSER_USERNAME) validates the name it creates.
+            self._accepted_username = username
+        return error

@@ -23,7 +23,7 @@
 //
 // The mix: 40% list (page of 50), 20% filtered list (symbol and side), 25% detail,
 // 10% create, 5% update (PATCH of a trade's quantity). Every iteration picks a tenant
-// in turn, so each tenant sees every kind. Logins happen once per tenant, in setup():
+// in turn, and each tenant meets every kind. Logins happen once per tenant, in setup():
 // the login endpoint is rate-limited per client address (LOGIN_RATE_LIMIT).
 
 import http from 'k6/http';
@@ -105,8 +105,10 @@ export function setup() {
 
 export default function (data) {
   const i = exec.scenario.iterationInTest;
-  const session = data.sessions[i % data.sessions.length];
-  const kind = MIX[Math.floor(i / data.sessions.length) % MIX.length];
+  // The kind walks the mix; the tenant walks the sessions, shifted by one every full mix,
+  // so every tenant meets every kind however many tenants there are.
+  const kind = MIX[i % MIX.length];
+  const session = data.sessions[(i + Math.floor(i / MIX.length)) % data.sessions.length];
   const auth = { Authorization: `Bearer ${session.token}` };
   const tags = { kind, tenant: session.tenant };
   const id = session.ids[i % session.ids.length];

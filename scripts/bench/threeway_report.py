@@ -243,12 +243,14 @@ def write(results: dict[str, Any], docs: Path) -> None:
     lines += [
         "## Reading the figures, and what would close the gaps",
         "",
-        "- **Round trips set the latency here.** On a loaded 2-core machine every wait for PostgreSQL costs "
-        "milliseconds (the profile's COMMIT of a read-only transaction, a few microseconds of server work, "
-        "shows it), so the variants differ mostly by how many times they wait: ON 3 (BEGIN + SET LOCAL + "
-        "tenant + user, the view's statement, COMMIT), OFF 3, FLOOR 2 (simplejwt's user query, the view's "
-        "statement, autocommit). ON and OFF now wait equally often; OFF/FLOOR is the price of the multi-tenant "
-        "request itself, mostly its COMMIT.",
+        "- **Waits set the latency here.** On a loaded 2-core machine every wait for another process costs "
+        "hundreds of microseconds to milliseconds (the profile's COMMIT of a read-only transaction, a few "
+        "microseconds of server work, shows it). Per read, ON and OFF wait 4 times: PostgreSQL 3 times (BEGIN + "
+        "SET LOCAL + tenant + user in one pipeline, the view's statement, COMMIT) and Redis once (the "
+        "per-tenant throttle's INCR+EXPIRE); the floor waits twice (simplejwt's user query, the view's "
+        "statement, in autocommit). ON and OFF wait equally often, so ON/OFF is small; ON/FLOOR is the "
+        "multi-tenant request itself: the opening round trip against the floor's user query, the throttle's "
+        "Redis round trip, and the COMMIT.",
         "- **ON vs OFF, same round trips:** what is left is the `SET LOCAL` statement (parse and execute, tens "
         "of microseconds of server CPU), the policies' `tenant_id = NULLIF(current_setting(...), '')::uuid` "
         "on every row read (50 on a list page), and Python building the pipeline's extra statement "

@@ -13,7 +13,7 @@ DB_SCRIPT := $(if $(findstring .env.citus,$(ENV_FILE)),scripts/citus.sh,scripts/
 # The cluster's own Redis comes up with it (scripts/citus.sh up).
 REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 
-.PHONY: help venv setup run test lint format db-up db-down psql migrate backup restore \
+.PHONY: help venv setup run test lint format db-up db-down psql migrate backup restore load-test \
         bench bench-data rehearse drills redis-up redis-down services-down worker beat \
         citus-up citus-down citus-psql test-citus citus-drills bench-citus \
         pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find pitr-receiver-up pitr-receiver-down pitr-receiver-status tenant-pitr \
@@ -163,6 +163,9 @@ bench-data: venv db-up ## (re)build the bench database (BENCH_DB=alphapulse_benc
 
 bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on copies of the bench database -> docs/benchmarks/
 	PYTHONPATH=scripts $(PY) -m bench.threeway --db $(BENCH_DB)
+
+load-test: venv db-up ## the seed's k6 test (target-capacity-test.js) against RLS ON and its OFF twin on the bench database -> docs/benchmarks/load-test.md
+	PYTHONPATH=scripts $(PY) -m bench.loadtest --db $(BENCH_DB)
 
 rehearse: venv db-up ## migrate a 1M-trade legacy database under old-app traffic -> docs/benchmarks/rehearsal.md
 	PYTHONPATH=scripts $(PY) -m bench.rehearse --db $(REHEARSE_DB)

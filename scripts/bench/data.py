@@ -67,11 +67,15 @@ CHUNK_ROWS = 100_000
 YEAR_SECONDS = 365 * 24 * 3600
 
 
+# Tenant tables the bench leaves empty: the tenant audit log (no measured request writes it).
+NOT_LOADED = ("users", "audit_events")
+
+
 def domain_tables() -> tuple[str, ...]:
-    """The tenant tables other than users, from the models (read once Django is set up, in main())."""
+    """The tenant tables the bench fills besides users, from the models (read once Django is set up, in main())."""
     from tenants.registry import tenant_tables  # imports the models: not before django.setup()
 
-    return tuple(table for table in tenant_tables() if table != "users")
+    return tuple(table for table in tenant_tables() if table not in NOT_LOADED)
 
 
 @dataclass
@@ -314,9 +318,16 @@ class Command(BaseCommand):
                 for n, user_id in enumerate(t.users):
                     created = self.writer.timestamp(YEAR_SECONDS * 1.5)
                     name = f"trader-{n:04d}"
-                    yield f"{user_id}\t{t.id}\t{password}\t{name}\t{name}@{t.slug}.example\tt\tf\tf\t{created}\n"
+                    # The benches log in as trader-0000: an admin, the one role that may amend a trade
+                    # (the update scenario's PATCH; tenants.access); the others trade.
+                    role = "admin" if n == 0 else "trader"
+                    yield (
+                        f"{user_id}\t{t.id}\t{password}\t{name}\t{name}@{t.slug}.example\tt\tf\tf\t{role}\t{created}\n"
+                    )
 
-        columns = ["id", "tenant_id", "password", "username", "email", "is_active", "is_staff", "is_superuser"]
+        columns = [
+            "id", "tenant_id", "password", "username", "email", "is_active", "is_staff", "is_superuser", "role",
+        ]  # fmt: skip
         self._copy_staged(conn, "users", [*columns, "created_at"], lines())
 
     def _load_domain(self, conn: psycopg.Connection, table: str, tenants: list[BenchTenant]) -> None:

@@ -1,7 +1,9 @@
 """The servers, databases and requests `make bench` (bench.threeway) measures with.
 
 - set_state: the bench database in the ON state (every migration, RLS forced) or the OFF state
-  (us004 rolled back: `migrate tenants 0007_us002_users_tenant_not_null`, no policies);
+  (every migration, then what us004 does undone on every tenant table: its policies dropped,
+  RLS neither forced nor enabled; rolling back to 0007 itself would also drop the later
+  columns the app reads, users.role among them);
 - create_twin / drop_database: copies of the bench database (CREATE DATABASE ... TEMPLATE), one
   per variant, so the variants are served at once;
 - Server: gunicorn on loopback against one copy, with the variant's settings;
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 import devdb
 from bench import loadgen
@@ -33,7 +36,6 @@ from bench.common import (
     owner_url,
 )
 
-OFF_TARGET = ("tenants", "0007_us002_users_tenant_not_null")  # the state just before us004
 BIG, SMALL = "bench-000", ("bench-099", "bench-075", "bench-050")
 FILTER_SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY", "BTC-USD")
 # Trades made by the create scenario carry this symbol (none in bench-data), so they are told apart
@@ -53,10 +55,9 @@ def set_state(db: str, variant: str) -> float:
     """Migrate to the variant's database state (no-op migrate when already there)."""
     state = VARIANTS[variant][0]
     t0 = time.monotonic()
-    if state == "on":
-        manage(db, "migrate", "--no-input", "-v", "0")
-    else:
-        manage(db, "migrate", *OFF_TARGET, "--no-input", "-v", "0")
+    manage(db, "migrate", "--no-input", "-v", "0")
+    if state == "off":
+        switch_rls_off(db)
     with psycopg.connect(owner_url(db)) as conn:
         rls, forced = conn.execute(
             "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'trades'::regclass"
@@ -64,6 +65,20 @@ def set_state(db: str, variant: str) -> float:
     if (rls and forced) != (state == "on"):
         raise SystemExit(f"trades has RLS={rls} FORCE={forced} after switching to {variant}")
     return time.monotonic() - t0
+
+
+def switch_rls_off(db: str) -> None:
+    """us004 undone on every table that has a tenant policy (EnableTenantRLS's reverse), as the owner."""
+    with psycopg.connect(owner_url(db), autocommit=True) as conn:
+        policies = conn.execute(
+            "SELECT tablename, policyname FROM pg_policies WHERE schemaname = 'public' AND tablename IN "
+            "(SELECT tablename FROM pg_policies WHERE policyname = 'tenant_isolation_policy')"
+        ).fetchall()
+        for table, policy in policies:
+            conn.execute(sql.SQL("DROP POLICY {} ON {}").format(sql.Identifier(policy), sql.Identifier(table)))
+        for table in sorted({table for table, _ in policies}):
+            conn.execute(sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY").format(sql.Identifier(table)))
+            conn.execute(sql.SQL("ALTER TABLE {} DISABLE ROW LEVEL SECURITY").format(sql.Identifier(table)))
 
 
 def free_port() -> int:
@@ -79,7 +94,13 @@ class Server:
     """gunicorn on loopback against the bench database; stopped by its own pid only."""
 
     def __init__(
-        self, db: str, variant: str, workers: int, log: Path, settings_module: str = "alphapulse.settings"
+        self,
+        db: str,
+        variant: str,
+        workers: int,
+        log: Path,
+        settings_module: str = "alphapulse.settings",
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         env = db_env(
@@ -93,6 +114,7 @@ class Server:
             TENANT_RATE_LIMITS=",".join(f"{tier}=100000000/min" for tier in ("free", "starter", "pro", "enterprise")),
             DEBUG="false",
         )
+        env.update(extra_env or {})
         self.log = log.open("a")
         self.proc = subprocess.Popen(
             [

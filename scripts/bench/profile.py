@@ -5,9 +5,12 @@
 Runs each scenario's request --requests times through Django's test client
 against a bench database and times, per request: token verification, the
 opening round trip (BEGIN + SET LOCAL + tenant + user, tenants.database.tenant_setting), every
-other query (Django's execute wrapper), COMMIT, serialization, rendering, and
-the rest (Django, DRF, middleware code); then the round trips of one more
-request (libpq's trace, tests/support/roundtrips.py). Prints medians in microseconds as a
+other query (Django's execute wrapper), COMMIT, serialization, rendering, the
+per-tenant throttle (its Redis INCR+EXPIRE), the JSON request log line
+(platform_ops.request_log), the Prometheus metrics (labels, inc, observe, in
+multi-process mode as gunicorn runs them), and the rest (Django, DRF, middleware
+code); then the round trips of one more request (libpq's trace,
+tests/support/roundtrips.py). Prints medians in microseconds as a
 Markdown table (and JSON with --json). Timers add a few microseconds each.
 """
 
@@ -31,6 +34,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
+
+
+# Run by the response's close (the WSGI server calls it once the body is sent; the test
+# client calls it before returning): timed, but not part of what the client waits for.
+AFTER_RESPONSE = "request log (after the response)"
 
 
 class Phases:
@@ -73,6 +81,10 @@ def main() -> None:
     from bench.common import db_env
 
     os.environ.update(db_env(args.db, DJANGO_SETTINGS_MODULE=args.settings, DEBUG="false"))
+    # Metrics as the shipped server keeps them (gunicorn.conf.py): multi-process mode, one file per process.
+    import tempfile
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="alphapulse-profile-metrics-"))
     os.environ.setdefault("TENANT_RATE_LIMITS", ",".join(f"{t}=100000000/min" for t in ("free", "starter", "pro",
                                                                                          "enterprise")))  # fmt: skip
     import django
@@ -98,6 +110,23 @@ def main() -> None:
     phases.wrap(serializers.ListSerializer, "to_representation", "serialization")
     phases.wrap(serializers.Serializer, "to_representation", "serialization")
     phases.wrap(renderers.JSONRenderer, "render", "rendering")
+    from prometheus_client import metrics
+
+    phases.wrap(metrics.MetricWrapperBase, "labels", "metrics")
+    phases.wrap(metrics.Counter, "inc", "metrics")
+    phases.wrap(metrics.Histogram, "observe", "metrics")
+    try:
+        import tenants.http.throttling as throttling
+
+        phases.wrap(throttling, "_count", "throttle (Redis)")
+    except ImportError:  # the floor has no per-tenant throttle
+        pass
+    try:
+        import platform_ops.request_log as request_log
+
+        phases.wrap(request_log, "write_line", AFTER_RESPONSE)
+    except (ImportError, AttributeError):
+        pass
 
     tenant = Tenant.objects.get(slug="bench-000")
     with tenant_context(tenant):
@@ -128,7 +157,7 @@ def main() -> None:
                     continue  # warm-up
                 measured = dict(phases.current)
                 measured["other (Django, DRF, middleware)"] = total - sum(measured.values())
-                measured["total"] = total
+                measured["total"] = total - measured.get(AFTER_RESPONSE, 0.0)
                 for phase, seconds in measured.items():
                     samples[phase].append(seconds * 1e6)
             report[name] = {phase: sorted(v)[len(v) // 2] for phase, v in samples.items()}

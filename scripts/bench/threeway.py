@@ -70,7 +70,9 @@ TITLES = {
     "create": "create: `POST /api/trades/`",
     "update": "update: `PATCH /api/trades/<id>/`",
 }
-TARGETS = {"on_off_p50": 1.01, "on_off_p99": 1.03, "on_floor_p50": 1.10}
+# Issue 25's goals: ON vs the single-tenant floor p50 <= 1.05 and p99 <= 1.10; ON vs OFF p50 <= 1.02
+# (and no endpoint where ON is slower in every repetition: threeway_report).
+TARGETS = {"on_off_p50": 1.02, "on_floor_p50": 1.05, "on_floor_p99": 1.10}
 
 
 def parse_args() -> argparse.Namespace:

@@ -171,6 +171,22 @@ def test_each_request_logs_one_json_line_with_its_ids(client_a, user_a, tenant_a
     assert line["duration_ms"] > 0
 
 
+def test_the_log_line_is_written_when_the_response_is_closed_not_before(rf, settings):
+    """The line costs the client nothing: the WSGI server closes the response after sending it."""
+    from django.http import JsonResponse
+
+    from platform_ops.middleware import RequestObservabilityMiddleware
+
+    settings.REQUEST_LOG = True
+    middleware = RequestObservabilityMiddleware(lambda request: JsonResponse({"status": "ok"}))
+    with capture_logs() as logs:
+        response = middleware(rf.get("/health", HTTP_X_REQUEST_ID="closed-1"))
+        assert [entry for entry in logs if entry["event"] == "request"] == []
+        response.close()
+    (line,) = [entry for entry in logs if entry["event"] == "request"]
+    assert (line["request_id"], line["route"], line["status"]) == ("closed-1", "/health", 200)
+
+
 def test_a_refusal_logs_and_counts_its_reason_code_not_its_wording(client, monkeypatch):
     from tenants.http import middleware
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -32,8 +33,21 @@ def create_database(admin: psycopg.Connection, name: str, *, template: str | Non
 
 
 def drop_database(admin: psycopg.Connection, name: str) -> None:
-    """DROP DATABASE IF EXISTS `name`, closing its sessions, on an autocommit connection."""
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    """DROP DATABASE IF EXISTS `name`, closing its sessions, on an autocommit connection.
+
+    WITH (FORCE) run by a role that is not a superuser refuses while an autovacuum worker
+    is in the database (PostgreSQL 15 counts it as another role's session): it is gone
+    in a moment, so the drop is tried again for a few seconds.
+    """
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(20):
+        try:
+            admin.execute(statement)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 def holds_real_tenants(conn: psycopg.Connection) -> bool:

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 
 from tenants.http.auth import tokens_for
 from tenants.models import User
+from tenants.registry import tenant_tables
 
 INSERT_TENANT = (
     "INSERT INTO tenants (id, name, slug, subscription_tier, status, created_at, updated_at) "
@@ -59,7 +60,7 @@ def committed(django_db_setup, django_db_blocker) -> Iterator[dict]:
         finally:
             connections["default"].close()
             with owner.cursor() as cursor:
-                for table in ("idempotency_keys", "audit_events", "positions", "trades", "orders", "users"):
+                for table in reversed(tenant_tables()):  # children first
                     delete = sql.SQL("DELETE FROM {} WHERE tenant_id = %s").format(sql.Identifier(table))
                     cursor.execute(delete.as_string(None), [tenant])
                 cursor.execute("DELETE FROM tenants WHERE id = %s", [tenant])

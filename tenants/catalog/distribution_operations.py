@@ -284,6 +284,37 @@ class AddForeignKeyOffCitus(_ForeignKeyOperation):
         return f"Unless on a Citus coordinator: add {self.key.name} on {self.key.table}"
 
 
+class OffCitus(Operation):
+    """Another operation, run only where the database is NOT a Citus coordinator.
+
+    For a key added NOT VALID then validated on one node (no long lock), whose
+    Citus twin is AddForeignKeyOnCitus: a database moved onto a cluster
+    arrives with the key, and citus_distribute takes it off first
+    (DropForeignKeyBeforeDistributing) and puts it back once both tables are
+    distributed; on a coordinator the twin alone adds it.
+    """
+
+    reversible = True
+    reduces_to_sql = True
+
+    def __init__(self, operation: Operation) -> None:
+        self.operation = operation
+
+    def state_forwards(self, app_label, state):
+        self.operation.state_forwards(app_label, state)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if not is_citus_coordinator(schema_editor.connection):
+            self.operation.database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if not is_citus_coordinator(schema_editor.connection):
+            self.operation.database_backwards(app_label, schema_editor, from_state, to_state)
+
+    def describe(self):
+        return f"Unless on a Citus coordinator: {self.operation.describe()}"
+
+
 class ReshapeTenantPolicies(Operation):
     """One table's tenant policies rewritten from one "current tenant" expression
     to another, on every backend. All statements are EnableTenantRLS's own: its

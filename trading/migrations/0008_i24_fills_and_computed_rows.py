@@ -6,18 +6,30 @@
 - orders(tenant_id, id) unique, built CONCURRENTLY: the target of
 - trades.order_id (nullable) with the composite key (tenant_id, order_id) ->
   orders(tenant_id, id), NOT VALID then validated (a plain order_id key would
-  be checked past RLS, as for users), and a partial index on
+  be checked past RLS, as for users; on a Citus coordinator added between the
+  colocated shards instead), and a partial index on
   (tenant_id, order_id) built CONCURRENTLY;
 - portfolio_snapshots.computed and risk_metrics.computed (database default
   false): the jobs' rows are true; a row typed in through the API is false.
 Reverse: each step undone in reverse order (the columns and their data go).
 """
 
+from typing import Any
+
 import django.db.models.deletion
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
+from tenants.catalog.distribution_operations import AddForeignKeyOnCitus, DropForeignKeyBeforeDistributing, OffCitus
 from tenants.operations import AddUniqueConstraintConcurrently, LockSafeRunSQL
+
+ORDER_KEY: dict[str, Any] = dict(
+    table="trades",
+    name="fk_trades_tenant_order",
+    columns=["tenant_id", "order_id"],
+    references="orders",
+    referenced_columns=["tenant_id", "id"],
+)
 
 FILLED_WITHIN = models.CheckConstraint(
     condition=models.Q(("filled_quantity__gte", 0), ("filled_quantity__lte", models.F("quantity"))),
@@ -74,12 +86,18 @@ class Migration(migrations.Migration):
                 name="idx_trades_tenant_order",
             ),
         ),
-        LockSafeRunSQL(
-            "ALTER TABLE trades ADD CONSTRAINT fk_trades_tenant_order FOREIGN KEY (tenant_id, order_id) "
-            "REFERENCES orders (tenant_id, id) NOT VALID",
-            "ALTER TABLE trades DROP CONSTRAINT IF EXISTS fk_trades_tenant_order",
+        OffCitus(
+            LockSafeRunSQL(
+                "ALTER TABLE trades ADD CONSTRAINT fk_trades_tenant_order FOREIGN KEY (tenant_id, order_id) "
+                "REFERENCES orders (tenant_id, id) NOT VALID",
+                "ALTER TABLE trades DROP CONSTRAINT IF EXISTS fk_trades_tenant_order",
+            )
         ),
-        LockSafeRunSQL("ALTER TABLE trades VALIDATE CONSTRAINT fk_trades_tenant_order", "SELECT 1"),
+        OffCitus(LockSafeRunSQL("ALTER TABLE trades VALIDATE CONSTRAINT fk_trades_tenant_order", "SELECT 1")),
+        # On a coordinator: a database moved onto the cluster arrives with the key (citus_distribute
+        # takes it off before distributing anything); then it goes on between the colocated shards.
+        DropForeignKeyBeforeDistributing(**ORDER_KEY),
+        AddForeignKeyOnCitus(**ORDER_KEY),
         migrations.AddField(
             model_name="portfoliosnapshot",
             name="computed",

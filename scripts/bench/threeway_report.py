@@ -232,12 +232,17 @@ def write(results: dict[str, Any], docs: Path) -> None:
             "they do not add up to the total exactly.",
             "",
         ]
-        for sc in ("list", "detail", "create", "update"):
+        for sc in ("list", "detail", "create", "update", "fill"):
             seen = sorted({p for v in profiles.values() for p in v.get(sc, {}) if p not in ("total", "round trips")})
+            if not seen:
+                continue  # a profile from before the scenario existed
             seen += ["total", "round trips"]
-            lines += [f"**{sc}**", "", "| phase | ON | OFF | FLOOR |", "|---|---|---|---|"]
+            title = f"**{sc}**" if sc != "fill" else "**fill** (`POST /api/orders/<id>/fills/`; the floor has no fills)"
+            lines += [title, "", "| phase | ON | OFF | FLOOR |", "|---|---|---|---|"]
             for phase in seen:
-                cells = " | ".join(f"{profiles[v].get(sc, {}).get(phase, 0):.0f}" for v in VARIANTS)
+                cells = " | ".join(
+                    f"{profiles[v][sc].get(phase, 0):.0f}" if sc in profiles.get(v, {}) else "-" for v in VARIANTS
+                )
                 lines.append(f"| {phase} | {cells} |")
             lines.append("")
     lines += [

@@ -120,12 +120,14 @@ def stats(ms: list[float], concurrency: int) -> dict[str, float]:
 def one_repetition(args, servers: dict[str, Server], tokens, trade_ids, number: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for scenario in SCENARIOS:
-        base = calls_for(scenario, args.requests + args.warmup, tokens, trade_ids)
+        # The same requests for every variant, each with a token of its own server (a login is a
+        # session in that server's database copy).
+        base = {v: calls_for(scenario, args.requests + args.warmup, tokens[v], trade_ids) for v in VARIANTS}
         calls = []
-        for i, call in enumerate(base):
+        for i in range(len(base[VARIANTS[0]])):
             for k in range(len(VARIANTS)):  # rotate who goes first
                 variant = VARIANTS[(i + k + number) % len(VARIANTS)]
-                calls.append(dataclasses.replace(call, port=servers[variant].port, tag=variant))
+                calls.append(dataclasses.replace(base[variant][i], port=servers[variant].port, tag=variant))
         results, _ = loadgen.run(HOST, 0, calls, args.concurrency)
         results = results[args.warmup * len(VARIANTS) :]
         expected = 201 if scenario == "create" else 200
@@ -261,7 +263,10 @@ def main() -> None:
             set_state(twin, STATE[variant])
         for v in VARIANTS:  # one by one, so a server that fails to start leaves the others stoppable
             servers[v] = Server(databases[v], STATE[v], args.workers, OUT / "gunicorn.log", SETTINGS[v])
-        tokens = {slug: login(servers["on"].port, slug, password) for slug in (BIG, *SMALL)}
+        # A login starts a session in its own server's database copy: ON and OFF each log in; the floor
+        # (stock simplejwt, no sessions, no login route) verifies ON's tokens with the same key.
+        tokens = {v: {slug: login(servers[v].port, slug, password) for slug in (BIG, *SMALL)} for v in ("on", "off")}
+        tokens["floor"] = tokens["on"]
         for number in range(1, args.repetitions + 1):
             t0 = time.monotonic()
             rep = one_repetition(args, servers, tokens, trade_ids, number)

@@ -16,7 +16,6 @@ Skipped where pgBackRest cannot be installed. Figures printed (make drills runs 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -30,8 +29,8 @@ import pytest
 from psycopg import sql
 
 from tenants.database.tenant_setting import set_tenant_sql
-from tests.support.drills import report
-from tests.support.scratch import ROOT, free_port
+from tests.support.drills import pitr_script, report
+from tests.support.scratch import free_port
 
 pytestmark = pytest.mark.drill
 
@@ -87,16 +86,7 @@ class Writers:
 
 
 def pitr(cluster, *args: str, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        ["bash", f"scripts/{args[0]}", *args[1:]],
-        cwd=ROOT,
-        env={**os.environ, **cluster.pitr_env, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
+    return pitr_script(cluster.pitr_env, *args, **env)
 
 
 @dataclass

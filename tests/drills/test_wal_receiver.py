@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from tenants.database.tenant_setting import set_tenant_sql
-from tests.support.drills import report
+from tests.support.drills import pitr_script, report
 from tests.support.scratch import ROOT, free_port
 
 pytestmark = pytest.mark.drill
@@ -37,16 +37,7 @@ INSERT = (
 
 
 def script(cluster, *args: str, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        ["bash", "scripts/pitr.sh", *args],
-        cwd=ROOT,
-        env={**os.environ, **cluster.pitr_env, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, f"pitr.sh {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
+    return pitr_script(cluster.pitr_env, "pitr.sh", *args, **env)
 
 
 def write_one(conn: psycopg.Connection, tenant: str, user: str) -> uuid.UUID:
@@ -96,7 +87,7 @@ def test_the_receiver_costs_commits_and_holds_them_while_it_is_gone(receiver_clu
     with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True) as conn:
         for round_ in range(12):
             mode = ("on", "local")[round_ % 2]
-            conn.execute(f"SET synchronous_commit = {mode}")  # a fixed word, not input
+            conn.execute("SELECT set_config('synchronous_commit', %s, false)", [mode])
             started = time.monotonic()
             while time.monotonic() - started < 0.5:
                 write_one(conn, tenant, user)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
 
 import psycopg
 
 from tests.drills.server_metrics import DRILL_METRICS_TOKEN
 from tests.support.load import login
-from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER
+from tests.support.scratch import DEMO_PASSWORD, FAST_HASHER, ROOT
 
 DEMO_USERS = {"acme": "alice", "globex": "bob", "initech": "carol"}
 FAST = {
@@ -44,3 +46,17 @@ def report(title: str, **figures: object) -> None:
     print(f"\n[drill] {title}")
     for name, value in figures.items():
         print(f"    {name.replace('_', ' ')}: {value}")
+
+
+def pitr_script(env: dict[str, str], script: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    """scripts/<script> (pitr.sh, tenant-pitr.sh) with a drill cluster's environment; fails on a non-zero exit."""
+    result = subprocess.run(
+        ["bash", f"scripts/{script}", *args],
+        cwd=ROOT,
+        env={**os.environ, **env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"{script} {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result

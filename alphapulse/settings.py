@@ -130,6 +130,8 @@ TEMPLATES = [
 
 def _database(url_var: str) -> dict:
     config = env.db_url(url_var, engine="django.db.backends.postgresql")
+    # Django's PostgreSQL backend, with a read-only transaction's COMMIT not waited for.
+    config["ENGINE"] = "tenants.database.backend"
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = {

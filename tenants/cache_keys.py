@@ -11,10 +11,17 @@ and code that forgets to cannot leak.
 
 from __future__ import annotations
 
+import uuid
+
 from tenants.context import current_tenant_id
 
 
 def tenant_cache_key(key: str, key_prefix: str, version: int | str) -> str:
-    tenant_id = current_tenant_id()
+    return scoped_cache_key(key, key_prefix, version, current_tenant_id())
+
+
+def scoped_cache_key(key: str, key_prefix: str, version: int | str, tenant_id: uuid.UUID | None) -> str:
+    """The key `tenant_cache_key` makes inside `tenant_context(tenant_id)` (None: outside any),
+    for code that must name it before the context is entered (tenants.http.throttling)."""
     scope = "platform" if tenant_id is None else f"tenant:{tenant_id}"
     return f"{key_prefix}:{version}:{scope}:{key}"

@@ -121,5 +121,9 @@ def tenant_transaction(
                     transaction.set_rollback(True, using=using)
                 elif nested and settings.RLS_ENABLED:
                     set_tenant_setting(connection, previous)
+                elif read_only and not nested and hasattr(connection, "commit_without_waiting"):
+                    # Nothing was written: the COMMIT is sent, its answer read
+                    # after the response (tenants.database.backend).
+                    connection.commit_without_waiting()
     finally:
         _current_tenant_id.reset(token)

@@ -9,7 +9,9 @@ other query (Django's execute wrapper), COMMIT, serialization, rendering, the
 per-tenant throttle (its Redis INCR+EXPIRE), the JSON request log line
 (platform_ops.request_log), the Prometheus metrics (labels, inc, observe, in
 multi-process mode as gunicorn runs them), and the rest (Django, DRF, middleware
-code); then the round trips of one more request (libpq's trace,
+code); the CPU time per request of this process and of its PostgreSQL backend
+(/proc/<pid>/schedstat), which the machine's load does not inflate as it does
+waits; then the round trips of one more request (libpq's trace,
 tests/support/roundtrips.py). Prints medians in microseconds as a
 Markdown table (and JSON with --json). Timers add a few microseconds each.
 """
@@ -39,6 +41,21 @@ def parse_args() -> argparse.Namespace:
 # Run by the response's close (the WSGI server calls it once the body is sent; the test
 # client calls it before returning): timed, but not part of what the client waits for.
 AFTER_RESPONSE = "request log (after the response)"
+COMMIT_ANSWER = "read-only COMMIT's answer (after the response)"
+NOT_WAITED_FOR = (AFTER_RESPONSE, COMMIT_ANSWER)
+# CPU time per request (all requests of the batch over their number): the work done,
+# whatever the machine's load made each wait cost.
+APP_CPU = "CPU: this process (Python)"
+DB_CPU = "CPU: its PostgreSQL backend"
+
+
+def backend_cpu_ns(pid: int) -> int | None:
+    """Nanoseconds on CPU of process `pid` (/proc/<pid>/schedstat), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Phases:
@@ -130,6 +147,9 @@ def main() -> None:
         import tenants.http.throttling as throttling
 
         phases.wrap(throttling, "_count", "throttle (Redis)")
+        # A token's count: sent before the opening round trip, read after it.
+        phases.wrap(throttling.TenantCountInFlight, "__init__", "throttle (Redis)")
+        phases.wrap(throttling.TenantCountInFlight, "result", "throttle (Redis)")
     except ImportError:  # the floor has no per-tenant throttle
         pass
     try:
@@ -138,6 +158,10 @@ def main() -> None:
         phases.wrap(request_log, "write_line", AFTER_RESPONSE)
     except (ImportError, AttributeError):
         pass
+
+    from tenants.database.backend.base import DatabaseWrapper
+
+    phases.wrap(DatabaseWrapper, "read_commit_answer", COMMIT_ANSWER)
 
     tenant = Tenant.objects.get(slug="bench-000")
     with tenant_context(tenant):
@@ -171,6 +195,9 @@ def main() -> None:
         for name, call in scenarios.items():
             samples: dict[str, list[float]] = defaultdict(list)
             for i in range(args.requests + 20):
+                if i == 20:
+                    backend = connection.connection.info.backend_pid
+                    app_cpu, db_cpu = time.process_time_ns(), backend_cpu_ns(backend)
                 phases.current = defaultdict(float)
                 t0 = time.perf_counter()
                 response = call()
@@ -180,10 +207,14 @@ def main() -> None:
                     continue  # warm-up
                 measured = dict(phases.current)
                 measured["other (Django, DRF, middleware)"] = total - sum(measured.values())
-                measured["total"] = total - measured.get(AFTER_RESPONSE, 0.0)
+                measured["total"] = total - sum(measured.get(phase, 0.0) for phase in NOT_WAITED_FOR)
                 for phase, seconds in measured.items():
                     samples[phase].append(seconds * 1e6)
             report[name] = {phase: sorted(v)[len(v) // 2] for phase, v in samples.items()}
+            report[name][APP_CPU] = (time.process_time_ns() - app_cpu) / 1e3 / args.requests
+            db_cpu_after = backend_cpu_ns(backend) if connection.connection.info.backend_pid == backend else None
+            if db_cpu is not None and db_cpu_after is not None:
+                report[name][DB_CPU] = (db_cpu_after - db_cpu) / 1e3 / args.requests
     for name, call in scenarios.items():
         # Round trips of one more request, from libpq's trace (tests/support/roundtrips.py).
         with count_round_trips(connection) as trips:
@@ -192,8 +223,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(report))
         return
-    phases_seen = sorted({p for r in report.values() for p in r if p not in ("total", "round trips")})
-    phases_seen += ["total", "round trips"]
+    last = ("total", "round trips", APP_CPU, DB_CPU)
+    phases_seen = sorted({p for r in report.values() for p in r if p not in last})
+    phases_seen += list(last)
     print(f"median microseconds per request, {args.requests} requests, settings {args.settings}, db {args.db}\n")
     print("| phase | " + " | ".join(report) + " |")
     print("|---|" + "---|" * len(report))

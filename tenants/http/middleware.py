@@ -24,6 +24,12 @@ TenantContextMiddleware
    every request, so a suspension or deactivation holds from the next one;
 4. runs the view inside that same transaction; any 4xx/5xx rolls it back.
 
+Before it waits for that opening round trip, a token's request sends its
+tenant's rate-limit count to Redis, and reads the answer after PostgreSQL's
+(tenants.http.throttling.TenantCountInFlight): the two waits overlap. A
+read-only transaction's COMMIT is sent, not waited for
+(tenants.database.backend).
+
 No health-check `SELECT 1` before each request (CONN_HEALTH_CHECKS is off for
 the app connection): when a kept connection turns out dead in that opening
 round trip (a database restart, a dropped idle connection), nothing has run
@@ -65,7 +71,7 @@ from tenants.database.routers import _staff_request
 from tenants.database.tenant_setting import Query
 from tenants.http import idempotency
 from tenants.http.permissions import WriteGuard, write_guard
-from tenants.http.throttling import LoginThrottle
+from tenants.http.throttling import LoginThrottle, TenantCountInFlight
 from tenants.http.token_checks import checked_token
 from tenants.http.tokens import SESSION_CLAIM, TENANT_CLAIM, ApiAccessToken
 from tenants.models import ApiKey, Tenant, User, UserSession
@@ -427,28 +433,37 @@ class TenantContextMiddleware:
         except idempotency.KeyRefused as refused:
             return idempotency.refusal(refused)
         identities = len(credentials.queries)
-        with tenant_transaction(
-            credentials.tenant_id,
-            credentials.queries + ([claim.query()] if claim else []),
-            read_only=guard.read_only,
-            read_only_guard=credentials.guard,
-        ) as (_, rows):
-            tenant_row, identity_rows, claim_rows = rows[0], rows[1:identities], rows[identities:]
-            progress["opened"] = True
-            # A Refused leaving the block rolls the transaction back.
-            tenant = claimed_tenant(tenant_row)
-            user, api_key = principal(credentials, identity_rows)
-            scoped = cast(TenantHttpRequest, request)
-            scoped.tenant = tenant
-            scoped.tenant_user = user
-            scoped.token_claims = credentials.token.payload if credentials.token is not None else {}
-            scoped.api_key = api_key
-            response = idempotency.answered(claim, claim_rows, lambda: self.get_response(request))
-            if response.status_code >= 400:
-                # A refused or failed request writes nothing. (Django may have
-                # turned an exception into this response before it reached us,
-                # and DRF only marks rollback under ATOMIC_REQUESTS.)
-                transaction.set_rollback(True)
+        # The tenant's rate-limit count goes to Redis now and is read once PostgreSQL has
+        # answered the opening round trip: the two waits overlap (tenants.http.throttling).
+        in_flight = TenantCountInFlight.start(credentials.tenant_id) if credentials.token is not None else None
+        try:
+            with tenant_transaction(
+                credentials.tenant_id,
+                credentials.queries + ([claim.query()] if claim else []),
+                read_only=guard.read_only,
+                read_only_guard=credentials.guard,
+            ) as (_, rows):
+                tenant_row, identity_rows, claim_rows = rows[0], rows[1:identities], rows[identities:]
+                progress["opened"] = True
+                if in_flight is not None:
+                    request.tenant_counted = in_flight.result()  # type: ignore[attr-defined]
+                # A Refused leaving the block rolls the transaction back.
+                tenant = claimed_tenant(tenant_row)
+                user, api_key = principal(credentials, identity_rows)
+                scoped = cast(TenantHttpRequest, request)
+                scoped.tenant = tenant
+                scoped.tenant_user = user
+                scoped.token_claims = credentials.token.payload if credentials.token is not None else {}
+                scoped.api_key = api_key
+                response = idempotency.answered(claim, claim_rows, lambda: self.get_response(request))
+                if response.status_code >= 400:
+                    # A refused or failed request writes nothing. (Django may have
+                    # turned an exception into this response before it reached us,
+                    # and DRF only marks rollback under ATOMIC_REQUESTS.)
+                    transaction.set_rollback(True)
+        finally:
+            if in_flight is not None:
+                in_flight.abandon()  # an answer left unread (the database failed first)
         if api_key is not None and response.status_code < 500:
             record_key_use(tenant.pk, api_key)
         return response

@@ -17,6 +17,13 @@ that a client can spend up to two windows' worth across a window boundary.
 The counter keys go through the cache's tenant-aware key function
 (tenants.cache_keys); another cache backend falls back to `add` + `incr`.
 
+A bearer token's tenant is counted while the database's opening round trip
+is under way (TenantCountInFlight, sent by tenants.http.middleware before it
+waits for PostgreSQL): one wait instead of two. So every request of a
+verified token counts, including one refused before its view (an ended
+session, a role without the right); an API key's request counts once the
+database has checked the key, as DRF's throttles always did.
+
 Every counted answer tells the client where it stands, in the IETF draft's
 `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` (seconds until
 the window ends) headers. They are read from the very counter value the INCR
@@ -29,6 +36,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,8 +45,11 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+
+from tenants.cache_keys import scoped_cache_key
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -87,6 +98,108 @@ def count(key: str, rate: str | None) -> Window | None:
     return Window(limit=allowed, used=used, reset_after=(window + 1) * period - now)
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A request already counted against its tenant, before the tier (hence the limit) was known."""
+
+    tenant_id: uuid.UUID
+    period: int
+    used: int
+    reset_after: float
+
+    def window(self, rate: str | None) -> Window | None:
+        """The Window at the tenant's rate, if that rate is per this period (else None: count anew)."""
+        limit = parse_rate(rate)
+        if limit is None or limit[1] != self.period:
+            return None
+        return Window(limit=limit[0], used=self.used, reset_after=self.reset_after)
+
+
+class TenantCountInFlight:
+    """The tenant's counter INCR sent to Redis, its answer read later.
+
+    The tenant throttle's round trip to Redis used to follow the database's
+    opening round trip (the tier, hence the rate, is in the tenant row). The
+    counter's key does not depend on the tier when every tier's rate is per
+    the same period (settings TENANT_RATE_LIMITS: all per minute), so the
+    tenant middleware sends the INCR first, then waits for PostgreSQL, then
+    reads Redis's answer: one wait instead of two (tenants.http.middleware).
+    The same MULTI/INCRBY/EXPIRE/EXEC on the same key as `_count` under
+    `tenant_context`, so the count stays one atomic counter across workers.
+
+    Only for a tenant the request has proven (a verified token's claim): an
+    API key names its tenant in plain text, and counting before the database
+    has checked the key would let anyone spend another tenant's budget.
+    """
+
+    def __init__(self, tenant_id: uuid.UUID, period: int) -> None:
+        cache = caches[DEFAULT_CACHE_ALIAS]
+        now = time.time()
+        window = int(now // period)
+        counter = f"{TenantTierThrottle.prefix}:{tenant_id}:{window}"
+        key = scoped_cache_key(counter, cache.key_prefix, cache.version, tenant_id)
+        cache.validate_key(key)
+        self.tenant_id, self.period, self.reset_after = tenant_id, period, (window + 1) * period - now
+        # The pool Django's cache writes through. Not cache.get_client(): that builds a
+        # redis.Redis client per call (a dict of a few hundred response callbacks).
+        self._pool = cache._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
+        self._connection = self._pool.get_connection()
+        try:
+            self._connection.send_packed_command(
+                self._connection.pack_commands([("MULTI",), ("INCRBY", key, 1), ("EXPIRE", key, period + 1), ("EXEC",)])
+            )
+        except BaseException:
+            self.abandon()
+            raise
+
+    @classmethod
+    def start(cls, tenant_id: uuid.UUID) -> TenantCountInFlight | None:
+        """Send the tenant's INCR now, or None when it cannot be sent before the tier is known
+        (tiers counted over different periods, another cache than Redis) or Redis is away:
+        the throttle then counts as before, and answers for Redis itself."""
+        period = shared_tenant_period()
+        if period is None or not isinstance(caches[DEFAULT_CACHE_ALIAS], RedisCache):
+            return None
+        try:
+            return cls(tenant_id, period)
+        except RedisError:
+            return None
+
+    def result(self) -> Counted | None:
+        """Redis's answer (the counter's new value); None if it could not be read (the throttle counts anew)."""
+        if self._connection is None:
+            return None
+        try:
+            replies = [self._connection.read_response() for _ in range(4)]
+        except RedisError:
+            self.abandon()
+            return None
+        self._release()
+        used = int(replies[-1][0])
+        return Counted(self.tenant_id, self.period, used, self.reset_after)
+
+    def abandon(self) -> None:
+        """An answer that will not be read: the connection cannot be reused."""
+        if self._connection is not None:
+            self._connection.disconnect()
+            self._release()
+
+    def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        self._pool.release(connection)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_period(rates: tuple[str | None, ...]) -> int | None:
+    periods = {limit[1] for limit in map(parse_rate, rates) if limit is not None}
+    return periods.pop() if len(periods) == 1 else None
+
+
+def shared_tenant_period() -> int | None:
+    """The one period every tier's rate is counted over, or None if they differ (or none is limited)."""
+    return _shared_period(tuple(settings.TENANT_RATE_LIMITS.values()))
+
+
 def spend(key: str, rate: str | None) -> float | None:
     """Count one request against `key` at `rate`: None if allowed, else seconds until the window ends."""
     window = count(key, rate)
@@ -131,7 +244,7 @@ class FixedWindowThrottle(BaseThrottle):
         key = self.key(request)
         if key is None:
             return True
-        window = count(f"{self.prefix}:{key}", self.rate(request))
+        window = self.counted(request) or count(f"{self.prefix}:{key}", self.rate(request))
         if window is None:
             return True
         # On the Django request, where RateLimitHeadersMiddleware finds it.
@@ -141,6 +254,10 @@ class FixedWindowThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.retry_after
+
+    def counted(self, request: Request) -> Window | None:
+        """The window of a count made before the view (TenantCountInFlight), if it is this one's."""
+        return None
 
 
 class TenantTierThrottle(FixedWindowThrottle):
@@ -154,6 +271,12 @@ class TenantTierThrottle(FixedWindowThrottle):
 
     def rate(self, request: Request) -> str | None:
         return settings.TENANT_RATE_LIMITS.get(request.tenant.subscription_tier)
+
+    def counted(self, request: Request) -> Window | None:
+        counted: Counted | None = getattr(request._request, "tenant_counted", None)
+        if counted is None or counted.tenant_id != request.tenant.pk:
+            return None
+        return counted.window(self.rate(request))
 
 
 class ApiKeyThrottle(FixedWindowThrottle):

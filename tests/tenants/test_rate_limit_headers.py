@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import caches
-from redis.client import Pipeline, Redis
+from redis.connection import Connection
 
 from tenants.models import Tenant
 from tests.support.clients import PASSWORD, bearer_client
@@ -68,24 +68,25 @@ def test_logins_carry_the_login_budget(low_limits):
 
 @pytest.mark.django_db
 def test_the_headers_cost_no_extra_round_trip_to_redis(low_limits, monkeypatch):
-    """One MULTI/EXEC per counted request, as before the headers: no GET/TTL to read them."""
+    """One MULTI/INCRBY/EXPIRE/EXEC, sent at once, per counted request, as before the headers: no GET/TTL
+    to read them. (Spied on where redis-py puts commands on the wire, whichever call sends them.)"""
     tenant = TenantFactory(slug="small", subscription_tier=Tenant.Tier.FREE)
     client = bearer_client(UserFactory(tenant=tenant, username="u"))
     caches["default"].get("warm-up")  # the connection pool exists before counting
-    calls: list[str] = []
-    real_execute_command = Redis.execute_command
-    real_pipeline_execute = Pipeline.execute
+    sends: list[list[str]] = []
+    real_send_command = Connection.send_command
+    real_pack_commands = Connection.pack_commands
 
-    def execute_command(self, *args, **options):
-        calls.append(str(args[0]))
-        return real_execute_command(self, *args, **options)
+    def send_command(self, *args, **kwargs):
+        sends.append([str(args[0])])
+        return real_send_command(self, *args, **kwargs)
 
-    def pipeline_execute(self, *args, **options):
-        calls.append("MULTI/EXEC")
-        return real_pipeline_execute(self, *args, **options)
+    def pack_commands(self, commands):
+        sends.append([str(command[0]) for command in commands])
+        return real_pack_commands(self, commands)
 
-    monkeypatch.setattr(Redis, "execute_command", execute_command)
-    monkeypatch.setattr(Pipeline, "execute", pipeline_execute)
+    monkeypatch.setattr(Connection, "send_command", send_command)
+    monkeypatch.setattr(Connection, "pack_commands", pack_commands)
     response = client.get("/api/trades/")
     assert response["RateLimit-Remaining"] == "2"
-    assert calls == ["MULTI/EXEC"]
+    assert sends == [["MULTI", "INCRBY", "EXPIRE", "EXEC"]]

@@ -3,8 +3,13 @@
 (1) `rls_bypass on` / `off` while clients of three tenants read and write:
     service continues, /health says `bypassed` then `enforced`, and the
     tenant-scoped ORM keeps every response to its own tenant meanwhile.
-(2) `us004` rolled back (`migrate tenants 0007`) and re-applied with live data
-    and traffic: the same guarantees, and each step's time printed.
+(2) us004 undone on a live server as the runbook says (`rls_policies off`:
+    policies dropped, RLS off, schema and privileges kept) and put back
+    (`rls_policies on`) with live data and traffic: the same guarantees, and
+    each step's time printed. Not `migrate tenants 0007`: that also unapplies
+    the later migrations that depend on us004 (the roles, the app role's
+    least privilege), which the running app needs; the runbook keeps
+    `migrate` backwards for undoing the schema, with the app stopped.
 Scenario 3 (restore the pre-migration backup, migrate forward) runs in
 `make test`: tests/tenants/test_backup_restore.py.
 Both run on the drills' own cluster: the bypass is a cluster-wide role grant.
@@ -25,8 +30,6 @@ from tests.support.load import LoadResult, run_load
 from tests.support.scratch import manage
 
 pytestmark = pytest.mark.drill
-
-RLS_ROLLBACK_TARGET = "0007_us002_users_tenant_not_null"
 
 
 def under_load(server, seconds: float, steps: Callable[[float], dict]) -> tuple[LoadResult, dict]:
@@ -82,29 +85,31 @@ def test_scenario_1_bypass_on_and_off_under_load(own_cluster, own_cluster_server
     assert_service_held(result)
 
 
-def test_scenario_2_us004_rolled_back_and_reapplied_under_load(own_cluster, own_cluster_server):
+def test_scenario_2_us004_undone_and_put_back_under_load(own_cluster, own_cluster_server):
     server = own_cluster_server
 
     def steps(started: float) -> dict:
         time.sleep(2)
         t0 = time.monotonic()
-        manage("unused", "migrate", "tenants", RLS_ROLLBACK_TARGET, **own_cluster.env)
-        rolled_back = time.monotonic() - t0
+        off = manage("unused", "rls_policies", "off", "--reason", "drill", **own_cluster.env)
+        undone = time.monotonic() - t0
+        assert off.returncode == 0, off.stderr
         health_down = httpx.get(f"{server.base}/health").json()["rls"]
         time.sleep(3)
         t1 = time.monotonic()
-        manage("unused", "migrate", **own_cluster.env)
-        reapplied = time.monotonic() - t1
+        on = manage("unused", "rls_policies", "on", "--reason", "drill over", **own_cluster.env)
+        put_back = time.monotonic() - t1
+        assert on.returncode == 0, on.stderr
         health_up = httpx.get(f"{server.base}/health").json()["rls"]
         return {
-            "us004 rollback (migrate tenants 0007)": f"{rolled_back:.2f} s, then /health rls={health_down}",
-            "us004 re-applied (migrate)": f"{reapplied:.2f} s, then /health rls={health_up}",
+            "us004 undone (rls_policies off)": f"{undone:.2f} s, then /health rls={health_down}",
+            "us004 put back (rls_policies on)": f"{put_back:.2f} s, then /health rls={health_up}",
         }
 
     result, figures = under_load(server, 12, steps)
-    report("rollback scenario 2: us004 rolled back and re-applied under load", load=result.summary(), **figures)
+    report("rollback scenario 2: us004 undone and put back under load", load=result.summary(), **figures)
     assert_service_held(result)
-    assert "rls=bypassed" in figures["us004 rollback (migrate tenants 0007)"]
-    assert "rls=enforced" in figures["us004 re-applied (migrate)"]
+    assert "rls=bypassed" in figures["us004 undone (rls_policies off)"]
+    assert "rls=enforced" in figures["us004 put back (rls_policies on)"]
     check = manage("unused", "rls_check", **own_cluster.env)
     assert check.returncode == 0

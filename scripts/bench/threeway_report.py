@@ -41,17 +41,18 @@ def _distance(profiles: dict[str, Any]) -> list[str]:
             continue
         diffs = []
         for phase in sorted(set(a) | set(b)):
-            if phase in ("round trips",) or phase.startswith("request log"):
+            if phase == "round trips" or phase.startswith("CPU") or "after the response" in phase:
                 continue
             d = a.get(phase, 0.0) - b.get(phase, 0.0)
             if abs(d) >= 20:
                 diffs.append(f"{phase} {d:+.0f}")
         out.append(f"  {sc}: " + "; ".join(diffs) + ".")
     out.append(
-        "  What ON pays and the floor does not: the opening round trip (BEGIN, SET LOCAL, the tenant row beside "
-        "the user row), the throttle's Redis round trip, the COMMIT's round trip, and the metrics; the floor's "
-        'own user query sits in its "query: SELECT users" row. The JSON request log no longer counts: it is '
-        "written after the response."
+        "  What ON pays and the floor does not: the opening round trip (BEGIN, SET LOCAL, the tenant, user and "
+        "session rows), what is left of the throttle's Redis wait once it overlaps that round trip, a write's "
+        "COMMIT (a read's is sent and not waited for), and the metrics; the floor's own user query sits in its "
+        '"query: SELECT users" row. The JSON request log and a read\'s COMMIT answer are read after the '
+        "response and do not count."
     )
     return out
 
@@ -137,8 +138,9 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "## Variants",
         "",
         "- **ON**: every migration applied (RLS enabled and forced), `RLS_ENABLED=true`. Per request: one round "
-        "trip with BEGIN, `SET LOCAL app.current_tenant_id`, the tenant row and the user row (psycopg pipeline); "
-        "the view's queries; COMMIT.",
+        "trip with BEGIN, `SET LOCAL app.current_tenant_id`, the tenant, user and session rows (psycopg "
+        "pipeline), the tenant's rate-limit INCR sent to Redis just before it; the view's queries; COMMIT "
+        "(a read's sent, its answer read after the response).",
         "- **OFF**: every migration applied, then us004 undone on every tenant table (its policies dropped, RLS "
         "neither forced nor enabled; `bench.harness.switch_rls_off`), `RLS_ENABLED=false`: the same code and "
         "round trips without the `SET LOCAL` statement.",
@@ -224,7 +226,12 @@ def write(results: dict[str, Any], docs: Path) -> None:
             'scenario): median microseconds per request, median of the rounds. "Opening round trip" is '
             "BEGIN + SET LOCAL + tenant row + user row in one pipeline (ON, OFF without SET LOCAL); the floor's "
             'user query is simplejwt\'s. "token verification" is simplejwt\'s decode and checks; "throttle '
-            '(Redis)" the per-tenant counter\'s INCR+EXPIRE round trip; "metrics" the Prometheus labels, '
+            '(Redis)" the per-tenant counter: for a bearer token its INCR is sent before the opening round trip '
+            'and read after it, so this row is the sending and what is left of the wait; "COMMIT" is a write\'s '
+            "COMMIT, or for a read only the sending of it, whose answer is read after the response (its own row, "
+            'left out of "total"); "CPU" rows are the CPU time per request of the app process and of its '
+            "PostgreSQL backend (/proc/<pid>/schedstat), which the machine's load inflates far less than it "
+            'inflates waits; "metrics" the Prometheus labels, '
             'counters and histogram in multi-process mode (as gunicorn runs them); "request log (after the '
             "response)\" the JSON line, rendered and written in the response's close, after the client has its "
             'answer, and left out of "total"; "other" is the rest of Django, DRF and the middleware '
@@ -249,18 +256,24 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "## Reading the figures, and what would close the gaps",
         "",
         "- **Waits set the latency here.** On a loaded 2-core machine every wait for another process costs "
-        "hundreds of microseconds to milliseconds (the profile's COMMIT of a read-only transaction, a few "
-        "microseconds of server work, shows it). Per read, ON and OFF wait 4 times: PostgreSQL 3 times (BEGIN + "
-        "SET LOCAL + tenant + user in one pipeline, the view's statement, COMMIT) and Redis once (the "
-        "per-tenant throttle's INCR+EXPIRE); the floor waits twice (simplejwt's user query, the view's "
-        "statement, in autocommit). ON and OFF wait equally often, so ON/OFF is small; ON/FLOOR is the "
-        "multi-tenant request itself: the opening round trip against the floor's user query, the throttle's "
-        "Redis round trip, and the COMMIT.",
-        "- **ON vs OFF, same round trips:** what is left is the `SET LOCAL` statement (parse and execute, tens "
-        "of microseconds of server CPU), the policies' `tenant_id = NULLIF(current_setting(...), '')::uuid` "
-        "on every row read (50 on a list page), and Python building the pipeline's extra statement "
-        "(its text is cached per tenant). Under this load a 1% target is 0.3-0.6 ms, inside the spread "
-        "across repetitions; on a quiet machine it is ~50-70 us of a 5-7 ms request.",
+        "hundreds of microseconds to milliseconds. A read of ON and OFF now waits twice, as the floor's does: "
+        "the opening round trip (BEGIN, SET LOCAL, tenant, user and session rows in one pipeline, with the "
+        "throttle's Redis INCR sent just before it and read just after), then the view's statement; its "
+        "COMMIT is sent and its answer read after the response (`tenants/database/backend`). The floor waits "
+        "for simplejwt's user query, then the view's statement, in autocommit. A write waits for its COMMIT "
+        "too (a failed COMMIT of a write must be a 503), and a trade's create or update also moves its "
+        "position, which the floor does not.",
+        "- **ON vs OFF, same round trips and the same CPU:** the CPU rows show it. Per request, the app "
+        "process and its PostgreSQL backend burn the same CPU time with RLS on as off, within the rounds' "
+        "spread; what is left is the `SET LOCAL` statement and the policies' `tenant_id = "
+        "NULLIF(current_setting(...), '')::uuid` on every row read, tens of microseconds, below what this "
+        "machine can resolve. The ON path does not do more work outside PostgreSQL under load: where ON "
+        "and OFF differ by more in one repetition, the other repetitions show it as noise.",
+        "- **ON vs FLOOR, the rest of the distance** is the multi-tenant request itself, in CPU as well as in "
+        "waits: the opening pipeline's five statements against the floor's one (psycopg's pipeline and the "
+        "tenant middleware in Python, parse and execution in PostgreSQL: the CPU rows), the token's key ring "
+        "and session claim, the role check (`tenants/access.py`) against stock `IsAuthenticated`, and the "
+        "throttle.",
         *_distance(profiles),
         "- The per-phase profile runs in process right after the run, in rounds of the three variants, on the "
         "same loaded machine: read its rows within a variant (which phase dominates) more than across "

@@ -9,8 +9,9 @@ TenantContextMiddleware
    not a UUID -> 401 (a key carries its tenant id in its text);
 3. enters tenant_transaction(claimed tenant) with the identity lookups
    riding in its opening round trip: BEGIN, `SET LOCAL
-   app.current_tenant_id`, the tenant row, the user row and the session row
-   (a token), or the key's row joined to its user's (a key), under RLS, one
+   app.current_tenant_id`, the tenant row joined to the user row and the
+   session row (a token), or the tenant row and the key's row joined to its
+   user's (a key), under RLS, one
    pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction).
    An ended session, or a key that is unknown, tampered, revoked, expired or
    whose user is inactive -> 401.
@@ -198,20 +199,42 @@ def _columns(model: type[Tenant] | type[User] | type[ApiKey], alias: str = "") -
     )
 
 
-def _select_row(model: type[Tenant] | type[User] | type[UserSession], *where: str, columns: str = "") -> str:
-    """SELECT <every column of model, or `columns`> FROM <its table> WHERE <col> = %s AND ..."""
-    selected = sql.Identifier(columns) if columns else _columns(model)  # type: ignore[arg-type]
+def _select_row(model: type[Tenant], *where: str) -> str:
+    """SELECT <every column of model> FROM <its table> WHERE <col> = %s AND ..."""
     condition = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in where)
-    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(selected, sql.Identifier(model._meta.db_table), condition)
+    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
+        _columns(model), sql.Identifier(model._meta.db_table), condition
+    )
     return query.as_string(None)
 
 
-# The user by tenant and id: the explicit tenant filter (which routes it on
-# Citus) as well as RLS, as the tenant-scoped manager would write it.
 TENANT_ROW_SQL = _select_row(Tenant, "id")
-USER_ROW_SQL = _select_row(User, "tenant_id", "id")
-# The token's session, of that user: whether it has ended.
-SESSION_ROW_SQL = _select_row(UserSession, "tenant_id", "id", "user_id", columns="ended_at")
+# A token's identity in one statement: the claimed tenant's row, joined to the
+# token's user and to its session (whether it has ended), NULL where either
+# is missing. The user and the session are named by the explicit tenant filter
+# (which routes them to one worker on Citus) as well as by RLS, as the
+# tenant-scoped manager would write it. One statement, not three: each
+# statement of the opening pipeline costs Python and PostgreSQL some CPU.
+TOKEN_IDENTITY_SQL = (
+    sql.SQL(
+        "SELECT {tenant}, {user}, s.{id}, s.{ended_at} FROM {tenants} t "
+        "LEFT JOIN {users} u ON u.{tenant_id} = %s AND u.{id} = %s "
+        "LEFT JOIN {sessions} s ON s.{tenant_id} = %s AND s.{id} = %s AND s.{user_id} = %s "
+        "WHERE t.{id} = %s"
+    )
+    .format(
+        tenant=_columns(Tenant, "t"),
+        user=_columns(User, "u"),
+        tenants=sql.Identifier(Tenant._meta.db_table),
+        users=sql.Identifier(User._meta.db_table),
+        sessions=sql.Identifier(UserSession._meta.db_table),
+        id=sql.Identifier("id"),
+        tenant_id=sql.Identifier("tenant_id"),
+        user_id=sql.Identifier("user_id"),
+        ended_at=sql.Identifier("ended_at"),
+    )
+    .as_string(None)
+)
 # The key's row and its user's, joined on the distribution column (one worker on Citus).
 API_KEY_ROW_SQL = (
     sql.SQL(
@@ -230,11 +253,17 @@ API_KEY_ROW_SQL = (
 
 def identity_queries(tenant_id: uuid.UUID, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> list[Query]:
     """What a token's request must read before its view: the claimed tenant, the user, the session."""
-    return [
-        (TENANT_ROW_SQL, [tenant_id]),
-        (USER_ROW_SQL, [tenant_id, user_id]),
-        (SESSION_ROW_SQL, [tenant_id, session_id, user_id]),
-    ]
+    return [(TOKEN_IDENTITY_SQL, [tenant_id, user_id, tenant_id, session_id, user_id, tenant_id])]
+
+
+def token_identity_rows(row: tuple | None) -> list[tuple | None]:
+    """TOKEN_IDENTITY_SQL's row as [tenant row, user row, session row (ended_at,)], None where missing."""
+    if row is None:
+        return [None, None, None]
+    tenant_width, user_width = len(Tenant._meta.concrete_fields), len(User._meta.concrete_fields)
+    tenant, user, session = row[:tenant_width], row[tenant_width : tenant_width + user_width], row[-2:]
+    user_pk = [field.attname for field in User._meta.concrete_fields].index(User._meta.pk.attname)
+    return [tenant, user if user[user_pk] is not None else None, session[1:] if session[0] is not None else None]
 
 
 def api_key_queries(presented: api_keys.PresentedKey) -> list[Query]:
@@ -342,6 +371,14 @@ class Credentials:
     token: ApiAccessToken | None = None
     api_key: api_keys.PresentedKey | None = None
 
+    def split(self, rows: list[tuple | None]) -> tuple[tuple | None, list[tuple | None], list[tuple | None]]:
+        """The opening round trip's rows as (the tenant's row, the identity rows, the Idempotency-Key claim's)."""
+        identities = len(self.queries)
+        if self.token is not None:
+            tenant, *identity = token_identity_rows(rows[0])
+            return tenant, identity, rows[identities:]
+        return rows[0], rows[1:identities], rows[identities:]
+
 
 def credentials_of(request: HttpRequest, guard: WriteGuard) -> Credentials:
     presented = presented_api_key(request)
@@ -432,7 +469,6 @@ class TenantContextMiddleware:
             claim = idempotency.claim_for(request, credentials.tenant_id, credentials.idempotency_principal)
         except idempotency.KeyRefused as refused:
             return idempotency.refusal(refused)
-        identities = len(credentials.queries)
         # The tenant's rate-limit count goes to Redis now and is read once PostgreSQL has
         # answered the opening round trip: the two waits overlap (tenants.http.throttling).
         in_flight = TenantCountInFlight.start(credentials.tenant_id) if credentials.token is not None else None
@@ -443,7 +479,7 @@ class TenantContextMiddleware:
                 read_only=guard.read_only,
                 read_only_guard=credentials.guard,
             ) as (_, rows):
-                tenant_row, identity_rows, claim_rows = rows[0], rows[1:identities], rows[identities:]
+                tenant_row, identity_rows, claim_rows = credentials.split(rows)
                 progress["opened"] = True
                 if in_flight is not None:
                     request.tenant_counted = in_flight.result()  # type: ignore[attr-defined]

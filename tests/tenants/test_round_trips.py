@@ -148,6 +148,16 @@ def test_an_api_key_request_makes_the_trips_of_a_bearer_token_request(committed,
     assert by_key == bearer == {"list": 3, "detail": 3, "create": 3}
 
 
+def test_a_tokens_opening_round_trip_is_three_statements(committed, django_db_blocker, settings):
+    """BEGIN, SET LOCAL and one statement that reads the tenant, the user and the session together
+    (each statement of the pipeline costs CPU in psycopg and in PostgreSQL)."""
+    with django_db_blocker.unblock():
+        settings.RLS_ENABLED = True
+        opening = trips_of(committed, "detail").statements()[0]
+    assert [statement.split()[0].upper() for statement in opening] == ["BEGIN", "SET", "SELECT"], opening
+    assert opening[2].startswith('SELECT "t"."id"'), opening  # the tenant's row, joined (the trace cuts it short)
+
+
 def cut_the_socket(connection) -> None:
     """What a database restart or a dropped idle connection leaves: a socket the server no longer answers."""
     fd = connection.connection.pgconn.socket

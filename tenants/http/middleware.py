@@ -10,8 +10,8 @@ TenantContextMiddleware
 3. enters tenant_transaction(claimed tenant) with the identity lookups
    riding in its opening round trip: BEGIN, `SET LOCAL
    app.current_tenant_id`, the tenant row joined to the user row and the
-   session row (a token), or the tenant row and the key's row joined to its
-   user's (a key), under RLS, one
+   session row (a token), or to the key's row and its user's (a key), under
+   RLS, in one statement, one
    pipeline, one network round trip (tenants.database.tenant_setting.open_tenant_transaction).
    An ended session, or a key that is unknown, tampered, revoked, expired or
    whose user is inactive -> 401.
@@ -199,16 +199,6 @@ def _columns(model: type[Tenant] | type[User] | type[ApiKey], alias: str = "") -
     )
 
 
-def _select_row(model: type[Tenant], *where: str) -> str:
-    """SELECT <every column of model> FROM <its table> WHERE <col> = %s AND ..."""
-    condition = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in where)
-    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
-        _columns(model), sql.Identifier(model._meta.db_table), condition
-    )
-    return query.as_string(None)
-
-
-TENANT_ROW_SQL = _select_row(Tenant, "id")
 # A token's identity in one statement: the claimed tenant's row, joined to the
 # token's user and to its session (whether it has ended), NULL where either
 # is missing. The user and the session are named by the explicit tenant filter
@@ -236,14 +226,21 @@ TOKEN_IDENTITY_SQL = (
     .as_string(None)
 )
 # The key's row and its user's, joined on the distribution column (one worker on Citus).
-API_KEY_ROW_SQL = (
+# A key's identity in one statement: the tenant's row, joined to the key's
+# row and its user's (on the distribution column: one worker on Citus), NULL
+# where the key is not there.
+API_KEY_IDENTITY_SQL = (
     sql.SQL(
-        "SELECT {key}, {user} FROM {keys} k JOIN {users} u ON u.tenant_id = k.tenant_id AND u.id = k.user_id "
-        "WHERE k.tenant_id = %s AND k.prefix = %s"
+        "SELECT {tenant}, {key}, {user} FROM {tenants} t "
+        "LEFT JOIN {keys} k ON k.tenant_id = %s AND k.prefix = %s "
+        "LEFT JOIN {users} u ON u.tenant_id = %s AND u.id = k.user_id "
+        "WHERE t.id = %s"
     )
     .format(
+        tenant=_columns(Tenant, "t"),
         key=_columns(ApiKey, "k"),
         user=_columns(User, "u"),
+        tenants=sql.Identifier(Tenant._meta.db_table),
         keys=sql.Identifier(ApiKey._meta.db_table),
         users=sql.Identifier(User._meta.db_table),
     )
@@ -256,19 +253,38 @@ def identity_queries(tenant_id: uuid.UUID, user_id: uuid.UUID, session_id: uuid.
     return [(TOKEN_IDENTITY_SQL, [tenant_id, user_id, tenant_id, session_id, user_id, tenant_id])]
 
 
+def _found(model: type[User] | type[ApiKey], columns: tuple) -> bool:
+    """A LEFT JOIN's columns of `model` hold a row (its primary key is not NULL)."""
+    names = [field.attname for field in model._meta.concrete_fields]
+    return columns[names.index(model._meta.pk.attname)] is not None
+
+
 def token_identity_rows(row: tuple | None) -> list[tuple | None]:
     """TOKEN_IDENTITY_SQL's row as [tenant row, user row, session row (ended_at,)], None where missing."""
     if row is None:
         return [None, None, None]
     tenant_width, user_width = len(Tenant._meta.concrete_fields), len(User._meta.concrete_fields)
     tenant, user, session = row[:tenant_width], row[tenant_width : tenant_width + user_width], row[-2:]
-    user_pk = [field.attname for field in User._meta.concrete_fields].index(User._meta.pk.attname)
-    return [tenant, user if user[user_pk] is not None else None, session[1:] if session[0] is not None else None]
+    return [tenant, user if _found(User, user) else None, session[1:] if session[0] is not None else None]
 
 
 def api_key_queries(presented: api_keys.PresentedKey) -> list[Query]:
     """What a key's request must read before its view: the tenant, the key and its user."""
-    return [(TENANT_ROW_SQL, [presented.tenant_id]), (API_KEY_ROW_SQL, [presented.tenant_id, presented.prefix])]
+    tenant_id = presented.tenant_id
+    return [(API_KEY_IDENTITY_SQL, [tenant_id, presented.prefix, tenant_id, tenant_id])]
+
+
+def api_key_identity_rows(row: tuple | None) -> list[tuple | None]:
+    """API_KEY_IDENTITY_SQL's row as [tenant row, key and user row], None where missing."""
+    if row is None:
+        return [None, None]
+    tenant_width, key_width = len(Tenant._meta.concrete_fields), len(ApiKey._meta.concrete_fields)
+    tenant, key, user = (
+        row[:tenant_width],
+        row[tenant_width : tenant_width + key_width],
+        row[tenant_width + key_width :],
+    )
+    return [tenant, key + user if _found(ApiKey, key) and _found(User, user) else None]
 
 
 # The transaction turns READ ONLY unless the token's user holds one of the
@@ -373,11 +389,9 @@ class Credentials:
 
     def split(self, rows: list[tuple | None]) -> tuple[tuple | None, list[tuple | None], list[tuple | None]]:
         """The opening round trip's rows as (the tenant's row, the identity rows, the Idempotency-Key claim's)."""
-        identities = len(self.queries)
-        if self.token is not None:
-            tenant, *identity = token_identity_rows(rows[0])
-            return tenant, identity, rows[identities:]
-        return rows[0], rows[1:identities], rows[identities:]
+        expand = token_identity_rows if self.token is not None else api_key_identity_rows
+        tenant, *identity = expand(rows[0])
+        return tenant, identity, rows[1:]
 
 
 def credentials_of(request: HttpRequest, guard: WriteGuard) -> Credentials:

@@ -15,6 +15,8 @@ from tenants.models import Tenant
 from tests.support.clients import bearer_client
 from tests.support.factories import TenantFactory, UserFactory
 
+pytestmark = pytest.mark.citus
+
 COUNT = "redis sent MULTI INCRBY EXPIRE EXEC"
 
 

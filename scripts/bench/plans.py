@@ -24,12 +24,14 @@ import argparse
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import django
 
 AUTO_ROUNDS = 12
+TIMED_OUT = "canceled by the app role's statement_timeout"
 
 
 def parse_args() -> argparse.Namespace:
@@ -87,9 +89,38 @@ def session_line() -> str:
     )
 
 
-def explain(queryset) -> str:
+def guarded(run: Callable[..., str], *args: Any) -> str | None:
+    """run() in a savepoint; None when the app role's statement_timeout cancelled it (the query then
+    costs more than any request may: that is the finding, not an error of the tool)."""
+    import psycopg
+    from django.db import transaction
+    from django.db.utils import OperationalError
+
+    try:
+        with transaction.atomic():
+            return run(*args)
+    except (psycopg.errors.QueryCanceled, OperationalError) as exc:
+        if not isinstance(exc, psycopg.errors.QueryCanceled) and not isinstance(
+            exc.__cause__, psycopg.errors.QueryCanceled
+        ):
+            raise
+        return None
+
+
+def timed_out() -> str:
+    timeout = _raw().execute("SHOW statement_timeout").fetchone()
+    return f"{TIMED_OUT} ({timeout[0] if timeout else '?'}): the plan without ANALYZE"
+
+
+def analyzed_twice(queryset) -> str:
+    """The second of two EXPLAIN ANALYZE runs (the first warms the cache)."""
     queryset.explain(analyze=True, buffers=True)
     return queryset.explain(analyze=True, buffers=True)
+
+
+def explain(queryset) -> str:
+    analyzed = guarded(analyzed_twice, queryset)
+    return analyzed if analyzed is not None else f"{timed_out()}\n{queryset.explain()}"
 
 
 def shown_sql(queryset) -> str:
@@ -167,6 +198,11 @@ def execute_prepared(name: str, params: list[Any], explain_options: str | None =
     return "\n".join(r[0] for r in rows)
 
 
+def prepared_twice(name: str, params: list[Any]) -> str:
+    execute_prepared(name, params)
+    return execute_prepared(name, params, "ANALYZE, BUFFERS")
+
+
 def deallocate(name: str) -> None:
     from psycopg import sql
 
@@ -191,20 +227,24 @@ def generic_plans(args: argparse.Namespace, tenants: dict[str, Any]) -> dict[str
             with tenant_context(tenant):
                 prepare(name, query_of(args, key))
                 _raw().execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                execute_prepared(name, params[label])
-                entry["forced"][label] = execute_prepared(name, params[label], "ANALYZE, BUFFERS")
-                deallocate(name)
+                try:
+                    plan = guarded(prepared_twice, name, params[label])
+                    entry["forced"][label] = plan or f"{timed_out()}\n{execute_prepared(name, params[label], 'COSTS')}"
+                finally:
+                    deallocate(name)
         # plan_cache_mode = auto (the default), as a named statement would be run by a client that prepares.
         with tenant_context(tenants["big"]):
             prepare(name, query_of(args, key))
+        canceled = 0
         for round_ in range(AUTO_ROUNDS):
             label = ("big", "small")[round_ % 2]
             with tenant_context(tenants[label]):
-                execute_prepared(name, params[label])
+                canceled += guarded(execute_prepared, name, params[label]) is None
         chosen = {}
         for label, tenant in tenants.items():
             with tenant_context(tenant):
-                chosen[label] = execute_prepared(name, params[label], "ANALYZE, BUFFERS")
+                plan = guarded(execute_prepared, name, params[label], "ANALYZE, BUFFERS")
+                chosen[label] = plan or f"{timed_out()}\n{execute_prepared(name, params[label], 'COSTS')}"
         row = (
             _raw()
             .execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s", [name])
@@ -215,6 +255,7 @@ def generic_plans(args: argparse.Namespace, tenants: dict[str, Any]) -> dict[str
             "executions": AUTO_ROUNDS + 2,
             "generic_plans": row[0],
             "custom_plans": row[1],
+            "canceled": canceled,
             "plans": chosen,
         }
         out[key] = entry

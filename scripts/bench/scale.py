@@ -12,7 +12,7 @@ For each configuration (bench.scale_config; default 100, 1,000 and 10,000 tenant
 3. list, filtered list, a filtered list on a symbol no tenant holds, detail, create and
    update are sent to the smallest tenant and the whale in turn (bench.harness.calls_for),
    after a discarded warm-up; p50 and p99 per tenant;
-4. bench.plans --json --generic on the copy: EXPLAIN (ANALYZE, BUFFERS) of the list,
+4. before 3, bench.plans --json --generic on the copy: EXPLAIN (ANALYZE, BUFFERS) of the list,
    filtered and detail queries as the app role under RLS (tenant set by SET LOCAL in the
    transaction), and what a generic plan would do.
 
@@ -176,9 +176,10 @@ def one_configuration(config: Config, args: argparse.Namespace) -> dict[str, Any
     create_twin(db, twin)
     build["copy_seconds"] = round(time.monotonic() - t0, 1)
     try:
-        measured = measure(config, twin, args)
+        # Plans first, on the copy as built (the create scenario then adds trades to both tenants).
         say(f"{config.name}: EXPLAIN (ANALYZE, BUFFERS) and generic plans")
         plan_set = plans(config, twin)
+        measured = measure(config, twin, args)
     finally:
         drop_database(twin)
     return {

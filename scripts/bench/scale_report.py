@@ -122,6 +122,14 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def canceled(plan: str) -> bool:
+    return plan.startswith("canceled by")
+
+
+def _run_ms(plan: str) -> str:
+    return "canceled (statement_timeout)" if canceled(plan) else _ms(execution_ms(plan))
+
+
 def latency_table(entry: dict[str, Any]) -> list[str]:
     s = entry["scenarios"]
     lines = [
@@ -171,7 +179,7 @@ def plan_summary(configs: dict[str, Any]) -> list[str]:
                 plan = query["plan"]
                 lines.append(
                     f"| {name} | {key} | {tenant['slug']} ({tenant['trades']:,}) | {access(plan)} | "
-                    f"{rows_read(plan):,} | {_ms(execution_ms(plan))} |"
+                    f"{'-' if canceled(plan) else f'{rows_read(plan):,}'} | {_run_ms(plan)} |"
                 )
     return lines
 
@@ -190,8 +198,8 @@ def generic_table(configs: dict[str, Any]) -> list[str]:
                 continue
             custom = entry["plans"]["tenants"]["big"]["queries"][key]["plan"]
             lines.append(
-                f"| {name} | {key} | {_ms(execution_ms(custom))} | {_ms(execution_ms(g['forced']['big']))} | "
-                f"{_ms(execution_ms(g['forced']['small']))} | {g['auto']['generic_plans']} / "
+                f"| {name} | {key} | {_run_ms(custom)} | {_run_ms(g['forced']['big'])} | "
+                f"{_run_ms(g['forced']['small'])} | {g['auto']['generic_plans']} / "
                 f"{g['auto']['custom_plans']} | {access(g['forced']['big'])} |"
             )
     return lines
@@ -262,8 +270,7 @@ def plan_details(configs: dict[str, Any]) -> list[str]:
             for query in tenant["queries"].values():
                 lines += [
                     "<details>",
-                    f"<summary>{query['title']}: {access(query['plan'])}, "
-                    f"{_ms(execution_ms(query['plan']))} ms</summary>",
+                    f"<summary>{query['title']}: {access(query['plan'])}, {_run_ms(query['plan'])} ms</summary>",
                     "",
                     "```sql",
                     query["sql"],
@@ -317,7 +324,8 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "",
         "## Build",
         "",
-        "| configuration | tenants | trades | users | build (s) | reused | migrate (s) | copy (s) | measured |",
+        "| configuration | tenants | trades | users asked (>= 2 per tenant) | build (s) | reused | migrate (s) "
+        "| copy (s) | measured |",
         "|---|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for name, e in configs.items():

@@ -31,41 +31,52 @@ BEFORE = "scale-before.json"
 FINDINGS = """\
 ## What grows, and what was fixed
 
-- **Where a plan changes between the small tenant and the whale.** The plain list and the
-  detail have one shape at every size: the list walks `idx_trades_tenant_created` for one
-  page (about 50 rows, whatever the tenant holds), the detail probes `trades_pkey` and checks
-  the tenant on that one row. The filtered list is where the planner chooses by tenant: for
-  the small tenant it reads all of the tenant's rows through `idx_trades_tenant_id` (a bitmap
-  scan) and sorts them, for the whale it walks `idx_trades_tenant_created` newest first and
-  filters until it has a page. Both are cheap while the filter matches often (1 row in 60 for
-  a symbol and a side): the whale reads about 3,000 index entries per page at every size.
-- **What grew (before migration `trading/0010`).** A filter that matches rarely or never,
-  e.g. a symbol the whale does not trade: no index held `symbol`, so the whale's page read
-  every one of its rows (the estimate of 1 matching row made the planner pick a parallel
-  sequential scan of the whole table: all tenants' rows). Its cost grew with the table:
-  see "Before the fix" below. The fix is an index on `(tenant_id, symbol, created_at DESC)`,
-  built `CONCURRENTLY` (`trading/migrations/0010_i25_trades_tenant_symbol_index.py`): a
-  filtered page by symbol is now an index range of that tenant and symbol, read newest first,
-  for the whale and the small tenant alike, at every size; the plan test
-  `tests/trading/test_query_plans.py::test_filtered_page_reads_about_a_page` holds it.
-  Writes pay one more index entry per trade (the create and update rows).
-- **Number of tenants.** 100, 1,000 or 10,000 tenants sharing the same rows change the
-  small tenant's row count (about 1,000, 100 and 5 trades) and the planner's estimate for
-  it, not the plan: the index probe on `tenant_id` stays the first step. Nothing per tenant
-  is kept in memory by the API (no per-tenant cache, pool or prepared statement), so the
-  number of tenants has no other cost here.
+Figures of the committed report (measured 2026-12-04); the tables above are the run's own.
+
+- **Plans that do not change.** The list walks `idx_trades_tenant_created` for one page (52
+  rows read, 0.1 ms) and the detail probes `trades_pkey` and checks the tenant on that one row
+  (1 row), for the smallest tenant and the whale, at 100, 1,000 and 10,000 tenants and at 10M
+  trades. The RLS policy costs no row-by-row filter: the planner folds it with the view's
+  `tenant_id = <uuid>` into one index condition and a one-time filter on the setting.
+- **Where a plan changed, and grew: the filtered list (fixed by `trading/0010`).** No index held
+  `symbol`. The small tenant's filtered page read all of its rows through `idx_trades_tenant_id`
+  and sorted them (cheap while the tenant is small); the whale's walked its rows newest first and
+  filtered (about 3,000 rows per page for a symbol and a side). For a symbol the whale does not
+  trade (`ZZ-NONE`: no match) the planner's estimate of one row made it scan the whole table in
+  parallel, every tenant's rows: 99-110 ms of execution at 1M trades whatever the number of
+  tenants, 774 ms at 10M, and through the API a whale p50 of 175-193 ms at 1M and 1,617 ms at
+  10M. With `idx_trades_tenant_symbol (tenant_id, symbol, created_at DESC)` a page by symbol is
+  one index range for both tenants at every size: 0 rows read for the absent symbol, about 100 for
+  a symbol and a side, and the whale's p50 on the absent symbol is 15-32 ms at every size.
+- **What grew on writes: a trade's amendment (fixed by `trading/0010`).** A PATCH recomputes the
+  position from the trades of that (user, symbol) (`trading/positions.py`). The only index with
+  the user was `user_id` alone: every trade of the user was read and filtered by symbol, 30 times
+  the rows needed, so the whale's PATCH grew with its users' histories (p50 34 ms at 1M, 77 ms at
+  10M, the small tenant 32 ms). `idx_trades_tenant_user_symbol (tenant_id, user_id, symbol,
+  created_at)` reads that key's trades alone, in order: the whale's PATCH at 10M is back to 38 ms.
+- **The cost of the two indexes.** Every trade written adds two index entries. Between the runs
+  before and after, create and update p50 rose by 2-13 ms for both tenants, but so did reads the
+  indexes cannot touch (detail +15 ms, list up to +18 ms in one configuration): the load from other
+  work on this 2-core machine (load average 2.5-3.5) moved more than the indexes can, so their write
+  cost is not separated here. `make bench` (ON and OFF interleaved, per-phase profile) measures it.
+- **Number of tenants.** 100, 1,000 or 10,000 tenants sharing the same rows change the smallest
+  tenant's size (975, 66 and 5 trades) and the planner's estimates, not the plans' shapes and not
+  the latency: nothing in the API is kept per tenant (no per-tenant cache, pool or prepared
+  statement), so the number of tenants has no other cost here.
 - **Generic plans.** The app prepares nothing: `prepare_threshold` is `None` (settings), so
-  psycopg sends every statement as the unnamed one, with its values bound (server-side
-  binding), and PostgreSQL plans it with those values each time (a custom plan; the plans
-  above show the tenant's uuid as a constant). A client that did prepare (psycopg's default
-  `prepare_threshold` is 5, or PgBouncer in session mode with named statements) would see
-  PostgreSQL switch to one generic plan after five executions where the generic plan costs
-  no more than the average custom one: the "generic plans" table counts the switches over
-  14 executions, small and whale in turn. Before the fix that switch was the trap: the
-  generic plan of the rare-symbol filter walked the whole whale's index (its estimate,
-  1/n_distinct of the rows, fits a small tenant). With `(tenant_id, symbol, created_at)` the
-  generic plan is the same index range as the custom one, so a switch costs nothing. The app
-  keeps `prepare_threshold = None` (it must, for PgBouncer in transaction mode).
+  psycopg sends every statement as the unnamed one with its values bound (server-side binding)
+  and PostgreSQL plans it with those values each time: a custom plan (the plans below show the
+  tenant's uuid as a constant). No generic plan is ever used by the API. A client that did prepare
+  (psycopg's default `prepare_threshold` is 5) would let PostgreSQL switch to one generic plan,
+  made for an average tenant (1/n_distinct of the rows), after five executions when it looks no
+  dearer than the custom ones. Measured (table below): before the fix, the absent-symbol filter
+  ran on the generic plan in 9 or 10 of its executions, and the whale's generic plan walked all of its
+  index entries: 736 ms at 100x1m, cancelled by the 15 s `statement_timeout` at 10M. After the fix
+  the absent-symbol plan is the same index range generic or not; but at 1,000 tenants the filtered
+  list (symbol and side) still switches to a generic plan that, for the whale, reads all its rows of
+  that symbol through a bitmap (53 ms instead of 0.2 ms). That is the whale's remaining trap, and
+  one more reason (besides PgBouncer in transaction mode) for `prepare_threshold = None`: a change
+  to it must come with this report re-run.
 """
 
 

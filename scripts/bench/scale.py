@@ -19,6 +19,9 @@ For each configuration (bench.scale_config; default 100, 1,000 and 10,000 tenant
 Figures go to bench/out/scale.json (a run of a subset replaces only its configurations)
 and the report to docs/benchmarks/scale.md (bench.scale_report).
 
+Exit status: 0 done; 1 refused or failed (a SCALE that does not parse, a database that is not
+the benchmarks' own, a build or a step that failed), with a one-line message.
+
     SCALE=100,1000 BENCH_SCALE_REQUESTS=200 make bench-scale     # a quick subset
     PYTHONPATH=scripts .venv/bin/python -m bench.scale --only 100x10m --rebuild
 """

@@ -59,6 +59,11 @@ Figures of the committed report (measured 2026-12-04); the tables above are the 
   indexes cannot touch (detail +15 ms, list up to +18 ms in one configuration): the load from other
   work on this 2-core machine (load average 2.5-3.5) moved more than the indexes can, so their write
   cost is not separated here. `make bench` (ON and OFF interleaved, per-phase profile) measures it.
+- **Gaps that are the page, not growth.** Where the whale's list or filtered p50 sits above the
+  small tenant's after the fix, the plans read the same ~50-100 rows in 0.1-0.2 ms; the difference
+  is what is sent back: the whale's page holds 50 trades, the smallest tenant's holds its 5 trades
+  (10,000 tenants) or the one or two that match a symbol and a side (1,000 tenants), so fewer rows
+  to serialize. It does not grow from 1M to 10M.
 - **Number of tenants.** 100, 1,000 or 10,000 tenants sharing the same rows change the smallest
   tenant's size (975, 66 and 5 trades) and the planner's estimates, not the plans' shapes and not
   the latency: nothing in the API is kept per tenant (no per-tenant cache, pool or prepared

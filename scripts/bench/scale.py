@@ -157,14 +157,13 @@ def measure(config: Config, db: str, args: argparse.Namespace) -> dict[str, Any]
 
 def plans(config: Config, db: str) -> dict[str, Any]:
     target = OUT / f"scale-plans-{config.database}.json"
-    subprocess.run(
-        [PYTHON, "-m", "bench.plans", "--big", config.whale, "--small", config.small, "--json", str(target),
-         "--generic"],
-        cwd=ROOT,
-        env=db_env(db, RLS_ENABLED="true", PYTHONPATH=str(ROOT / "scripts")),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = [PYTHON, "-m", "bench.plans", "--big", config.whale, "--small", config.small, "--json", str(target),
+               "--generic"]  # fmt: skip
+    env = db_env(db, RLS_ENABLED="true", PYTHONPATH=str(ROOT / "scripts"))
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"bench.plans failed for {config.name} (exit {result.returncode}): {last}")
     return json.loads(target.read_text())
 
 

@@ -47,7 +47,7 @@ Figures of the committed report (measured 2026-12-04); the tables above are the 
   tenants, 774 ms at 10M, and through the API a whale p50 of 175-193 ms at 1M and 1,617 ms at
   10M. With `idx_trades_tenant_symbol (tenant_id, symbol, created_at DESC)` a page by symbol is
   one index range for both tenants at every size: 0 rows read for the absent symbol, about 100 for
-  a symbol and a side, and the whale's p50 on the absent symbol is 15-32 ms at every size.
+  a symbol and a side, and the whale's p50 on the absent symbol is 15-29 ms at every size.
 - **What grew on writes: a trade's amendment (fixed by `trading/0010`).** A PATCH recomputes the
   position from the trades of that (user, symbol) (`trading/positions.py`). The only index with
   the user was `user_id` alone: every trade of the user was read and filtered by symbol, 30 times
@@ -55,10 +55,11 @@ Figures of the committed report (measured 2026-12-04); the tables above are the 
   10M, the small tenant 32 ms). `idx_trades_tenant_user_symbol (tenant_id, user_id, symbol,
   created_at)` reads that key's trades alone, in order: the whale's PATCH at 10M is back to 38 ms.
 - **The cost of the two indexes.** Every trade written adds two index entries. Between the runs
-  before and after, create and update p50 rose by 2-13 ms for both tenants, but so did reads the
-  indexes cannot touch (detail +15 ms, list up to +18 ms in one configuration): the load from other
-  work on this 2-core machine (load average 2.5-3.5) moved more than the indexes can, so their write
-  cost is not separated here. `make bench` (ON and OFF interleaved, per-phase profile) measures it.
+  before and after, create and update p50 moved by several ms both ways, and so did reads the
+  indexes cannot touch: the load from other work on this 2-core machine moves more than they do.
+  Measured apart, interleaved on two copies with and without them ("What the two indexes cost a
+  write" below, 100x1m): create WITH/WITHOUT p50 0.99 (0.92-1.03), no cost that stands out of the
+  noise; update 0.93 (0.92-0.93), faster with them already at 1M (the recomputation's read).
 - **Gaps that are the page, not growth.** Where the whale's list or filtered p50 sits above the
   small tenant's after the fix, the plans read the same ~50-100 rows in 0.1-0.2 ms; the difference
   is what is sent back: the whale's page holds 50 trades, the smallest tenant's holds its 5 trades
@@ -270,6 +271,31 @@ def baseline(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def index_cost_section(cost: dict[str, Any] | None) -> list[str]:
+    """bench.index_cost's figures: trading/0010's indexes on writes, WITH vs WITHOUT, interleaved."""
+    if not cost:
+        return []
+    st = cost["settings"]
+    lines = [
+        "## What the two indexes cost a write",
+        "",
+        f"`PYTHONPATH=scripts .venv/bin/python -m bench.index_cost --only {cost['config']}`: two copies of the "
+        f"{cost['config']} database, one WITH the indexes of `trading/0010` and one WITHOUT (dropped), two "
+        "gunicorns, RLS ON; every request sent to both, one after the other, who goes first alternating; "
+        f"{st['repetitions']} repetitions x {st['requests']} requests per scenario and copy (small tenant and whale "
+        "in turn). Median over repetitions of each copy's p50, and of the WITH/WITHOUT ratio (min-max):",
+        "",
+        "| endpoint | WITH p50 ms | WITHOUT p50 ms | WITH/WITHOUT p50 |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario, f in cost["scenarios"].items():
+        lines.append(
+            f"| {TITLES[scenario]} | {f['with_p50']:.1f} | {f['without_p50']:.1f} | "
+            f"{f['ratio']:.3f} ({f['ratio_min']:.3f}-{f['ratio_max']:.3f}) |"
+        )
+    return [*lines, ""]
+
+
 def plan_details(configs: dict[str, Any]) -> list[str]:
     lines = ["## The plans", ""]
     for name, entry in configs.items():
@@ -320,6 +346,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "make bench-scale                                   # every configuration (builds or reuses the databases)",
         "SCALE=100,1000 BENCH_SCALE_REQUESTS=200 make bench-scale   # a subset, fewer requests",
         "PYTHONPATH=scripts .venv/bin/python -m bench.scale --only 100x10m --rebuild",
+        "PYTHONPATH=scripts .venv/bin/python -m bench.index_cost   # the write cost of trading/0010's indexes",
         "```",
         "",
         "## Set-up",
@@ -366,7 +393,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
             *latency_table(e),
             "",
         ]
-    lines += [FINDINGS, *before_section(docs, configs)]
+    lines += [FINDINGS, *before_section(docs, configs), *index_cost_section(results.get("index_cost"))]
     lines += [
         "## Plans at a glance",
         "",

@@ -17,6 +17,7 @@ from tests.support.scratch import ROOT
 
 ENTRY_POINTS = [
     "data", "threeway", "rehearse", "citus", "policy_shapes", "tenant_signature", "profile", "plans", "scale",
+    "index_cost",
 ]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ DB_SCRIPT := $(if $(findstring .env.citus,$(ENV_FILE)),scripts/citus.sh,scripts/
 REDIS_UP := $(if $(findstring .env.citus,$(ENV_FILE)),true,scripts/redis.sh up)
 
 .PHONY: help venv setup run test lint format db-up db-down psql migrate backup restore load-test \
-        bench bench-data rehearse drills redis-up redis-down services-down worker beat \
+        bench bench-data bench-scale rehearse drills redis-up redis-down services-down worker beat \
         citus-up citus-down citus-psql test-citus citus-drills bench-citus \
         pitr-setup pitr-backup pitr-info pitr-restore pitr-drop pitr-find pitr-receiver-up pitr-receiver-down pitr-receiver-status tenant-pitr \
         citus-pitr-setup citus-pitr-backup citus-restore-point citus-pitr-points citus-pitr-restore citus-pitr-drop citus-ha-up citus-ha-down
@@ -163,6 +163,9 @@ bench-data: venv db-up ## (re)build the bench database (BENCH_DB=alphapulse_benc
 
 bench: venv db-up ## RLS ON vs OFF vs the single-tenant floor, interleaved, on copies of the bench database -> docs/benchmarks/
 	PYTHONPATH=scripts $(PY) -m bench.threeway --db $(BENCH_DB)
+
+bench-scale: venv db-up ## p50/p99 of a small tenant and the whale at 100/1,000/10,000 tenants and 1M/10M trades, RLS ON, with plans -> docs/benchmarks/scale.md (SCALE=100,1000 for a subset)
+	PYTHONPATH=scripts $(PY) -m bench.scale
 
 load-test: venv db-up ## the seed's k6 test (target-capacity-test.js) against RLS ON and its OFF twin on the bench database -> docs/benchmarks/load-test.md
 	PYTHONPATH=scripts $(PY) -m bench.loadtest --db $(BENCH_DB)

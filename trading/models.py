@@ -108,6 +108,10 @@ class Trade(TradingModel):
             *tenant_indexes("trades"),
             # An order's fills, and the check of the composite key to orders.
             models.Index(fields=["tenant", "order"], name="idx_trades_tenant_order", condition=Q(order__isnull=False)),
+            # A page filtered by symbol, newest first: one range, whatever the tenant holds (trading/0010).
+            models.Index(fields=["tenant", "symbol", "-created_at"], name="idx_trades_tenant_symbol"),
+            # The trades of one (user, symbol) in booking order: a position's recomputation (trading.positions).
+            models.Index(fields=["tenant", "user", "symbol", "created_at"], name="idx_trades_tenant_user_symbol"),
         ]
         constraints = [
             models.CheckConstraint(condition=_in("side", Side), name="trades_side_valid"),

@@ -24,7 +24,11 @@ foreign-key checks short. Then VACUUM (ANALYZE), and a check that the rows
 landed: counts as the owner, and as the app role under RLS for one tenant.
 
 The same tenants, users, ids and values for a given --seed (timestamps are
-relative to now). A summary goes to bench/out/dataset.json (git-ignored).
+relative to now). A summary goes to bench/out/dataset.json (git-ignored; --summary
+elsewhere). Once every row is verified, the build's parameters are written as the
+database's comment (`build_parameters`), so a caller (bench.scale) can reuse a database
+built with the same parameters instead of loading it again; a build that stops half-way
+leaves no such comment.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ METRICS = ["var_95", "var_99", "sharpe", "max_drawdown", "volatility", "beta"]
 ORDER_STATUSES = ["new", "partially_filled", "filled", "cancelled", "rejected"]
 CHUNK_ROWS = 100_000
 YEAR_SECONDS = 365 * 24 * 3600
+# The options that decide what the database holds (not --password: it is not recorded anywhere).
+BUILD_OPTIONS = ("tenants", "users", "trades", "orders", "snapshots", "risk_metrics", "signals", "seed")
+PARAMETERS_KEY = "bench.data"
 
 
 # Tenant tables the bench leaves empty: the tenant audit log, idempotency keys, sessions and API
@@ -124,6 +131,25 @@ class RowWriter:
         return f"{self.rng.uniform(low, high):.{places}f}"
 
 
+def build_parameters(options: dict) -> dict[str, int]:
+    """What the database holds, as recorded in its comment: {"bench.data": {...}}."""
+    return {key: int(options[key]) for key in BUILD_OPTIONS}
+
+
+def recorded_build(conn: psycopg.Connection, db_name: str) -> dict | None:
+    """What a finished build recorded on `db_name` ({"bench.data": {...}, "build_seconds": s}), or None."""
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [db_name]
+    ).fetchone()
+    if not row or not row[0]:
+        return None
+    try:
+        recorded = json.loads(row[0])
+    except ValueError:
+        return None
+    return recorded if isinstance(recorded, dict) and isinstance(recorded.get(PARAMETERS_KEY), dict) else None
+
+
 def scalar(conn: psycopg.Connection, query: sql.Composed | str) -> int:
     """The single value a count(*) returns."""
     row = conn.execute(query).fetchone()
@@ -153,6 +179,9 @@ class Command(BaseCommand):
             help="password of every bench user",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--summary", type=Path, default=ROOT / "bench" / "out" / "dataset.json", help="where the summary goes"
+        )
 
     def handle(self, *args, db_name: str, **options):
         configured = {str(db["NAME"]) for db in settings.DATABASES.values()}
@@ -178,6 +207,7 @@ class Command(BaseCommand):
         self._vacuum_analyze()
         counts = self._verify(tenants)
         elapsed = time.monotonic() - started
+        self._record_parameters(elapsed)
         self._write_summary(tenants, counts, elapsed)
         self.stdout.write(
             self.style.SUCCESS(
@@ -465,9 +495,19 @@ class Command(BaseCommand):
         )
         return counts
 
+    def _record_parameters(self, elapsed: float) -> None:
+        """The build's parameters as the database's comment: written last, so only a complete build has one."""
+        record = {PARAMETERS_KEY: build_parameters(self.options), "build_seconds": round(elapsed, 1)}
+        with Server.of("owner").connect("postgres", autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(self.db_name), sql.Literal(json.dumps(record, sort_keys=True))
+                )
+            )
+
     def _write_summary(self, tenants: list[BenchTenant], counts: dict[str, int], elapsed: float) -> None:
-        out = ROOT / "bench" / "out"
-        out.mkdir(parents=True, exist_ok=True)
+        path: Path = self.options["summary"]
+        path.parent.mkdir(parents=True, exist_ok=True)
         summary = {
             "database": self.db_name,
             "seed": self.options["seed"],
@@ -477,7 +517,7 @@ class Command(BaseCommand):
             "login_username": "trader-0000",
             "tenants": [{"slug": t.slug, "id": str(t.id), "users": len(t.users), "rows": t.rows} for t in tenants],
         }
-        (out / "dataset.json").write_text(json.dumps(summary, indent=1))
+        path.write_text(json.dumps(summary, indent=1))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ Against the bench database of `make bench-data` only (never `alphapulse` nor a `
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -38,6 +39,8 @@ from bench.common import (
 
 BIG, SMALL = "bench-000", ("bench-099", "bench-075", "bench-050")
 FILTER_SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY", "BTC-USD")
+# A symbol no bench tenant holds: the filtered list then reads every row its index offers for the tenant.
+ABSENT_SYMBOL = "ZZ-NONE"
 # Trades made by the create scenario carry this symbol (none in bench-data), so they are told apart
 # from the dataset's; they land only in the per-run copies of the database, dropped afterwards.
 CREATED_SYMBOL = "ZZ-BENCH"
@@ -165,11 +168,11 @@ class Server:
 # -- what the load is made of ----------------------------------------------------------
 
 
-def tenant_ids(db: str) -> dict[str, str]:
+def tenant_ids(db: str, slugs: tuple[str, ...] = (BIG, *SMALL)) -> dict[str, str]:
     with psycopg.connect(owner_url(db)) as conn:
-        rows = conn.execute("SELECT slug, id::text FROM tenants WHERE slug = ANY(%s)", [[BIG, *SMALL]]).fetchall()
+        rows = conn.execute("SELECT slug, id::text FROM tenants WHERE slug = ANY(%s)", [list(slugs)]).fetchall()
     found = dict(rows)
-    missing = {BIG, *SMALL} - set(found)
+    missing = set(slugs) - set(found)
     if missing:
         raise SystemExit(f"bench tenants {sorted(missing)} are missing: run 'make bench-data' first")
     return found
@@ -196,13 +199,20 @@ def login(port: int, slug: str, password: str) -> str:
     return json.loads(payload)["access"]
 
 
-def build_calls(scenario: str, n: int, tokens: dict[str, str], trade_ids: dict[str, list[str]]) -> list[loadgen.Call]:
+def build_calls(
+    scenario: str,
+    n: int,
+    tokens: dict[str, str],
+    trade_ids: dict[str, list[str]],
+    big: str = BIG,
+    small: tuple[str, ...] = SMALL,
+) -> list[loadgen.Call]:
     # Half of the requests for the big tenant, the rest spread over the small ones.
-    rotation = list(itertools.chain.from_iterable((BIG, small) for small in SMALL))
+    rotation = list(itertools.chain.from_iterable((big, s) for s in small))
     calls = []
     for i in range(n):
         slug = rotation[i % len(rotation)]
-        label = "big" if slug == BIG else "small"
+        label = "big" if slug == big else "small"
         token = tokens[slug]
         if scenario == "list":
             call = loadgen.Call("GET", "/api/trades/?page_size=50", token, tenant=label)
@@ -210,6 +220,8 @@ def build_calls(scenario: str, n: int, tokens: dict[str, str], trade_ids: dict[s
             symbol = FILTER_SYMBOLS[(i // len(rotation)) % len(FILTER_SYMBOLS)]
             side = "buy" if (i // 2) % 2 == 0 else "sell"
             call = loadgen.Call("GET", f"/api/trades/?symbol={symbol}&side={side}", token, tenant=label)
+        elif scenario == "absent":
+            call = loadgen.Call("GET", f"/api/trades/?symbol={ABSENT_SYMBOL}", token, tenant=label)
         elif scenario == "detail":
             ids = trade_ids[slug]
             call = loadgen.Call("GET", f"/api/trades/{ids[(i // len(rotation)) % len(ids)]}/", token, tenant=label)
@@ -225,6 +237,26 @@ def build_calls(scenario: str, n: int, tokens: dict[str, str], trade_ids: dict[s
             call = loadgen.Call("POST", "/api/trades/", token, body=body, tenant=label)
         calls.append(call)
     return calls
+
+
+def update_call(call: loadgen.Call, i: int) -> loadgen.Call:
+    """The detail call turned into a PATCH of the same trade (quantity only: the data stays comparable)."""
+    body = loadgen.json_body({"quantity": f"{1 + i % 89}.5"})
+    return dataclasses.replace(call, method="PATCH", body=body)
+
+
+def calls_for(
+    scenario: str,
+    n: int,
+    tokens: dict[str, str],
+    trade_ids: dict[str, list[str]],
+    big: str = BIG,
+    small: tuple[str, ...] = SMALL,
+) -> list[loadgen.Call]:
+    """build_calls, and "update": the detail calls as PATCHes."""
+    if scenario == "update":
+        return [update_call(c, i) for i, c in enumerate(build_calls("detail", n, tokens, trade_ids, big, small))]
+    return build_calls(scenario, n, tokens, trade_ids, big, small)
 
 
 # -- one round ---------------------------------------------------------------------------

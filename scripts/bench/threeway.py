@@ -50,7 +50,7 @@ from bench.harness import (
     HOST,
     SMALL,
     Server,
-    build_calls,
+    calls_for,
     create_twin,
     login,
     sample_trade_ids,
@@ -90,18 +90,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile-again", action="store_true", help="only re-take the last run's profiles")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the report from the last run")
     return parser.parse_args()
-
-
-def update_call(call: loadgen.Call, i: int) -> loadgen.Call:
-    """The detail call turned into a PATCH of the same trade (quantity only: the data stays comparable)."""
-    body = loadgen.json_body({"quantity": f"{1 + i % 89}.5"})
-    return dataclasses.replace(call, method="PATCH", body=body)
-
-
-def calls_for(scenario: str, n: int, tokens: dict[str, str], trade_ids) -> list[loadgen.Call]:
-    if scenario == "update":
-        return [update_call(c, i) for i, c in enumerate(build_calls("detail", n, tokens, trade_ids))]
-    return build_calls(scenario, n, tokens, trade_ids)
 
 
 def stats(ms: list[float], concurrency: int) -> dict[str, float]:

@@ -15,7 +15,10 @@ import pytest
 
 from tests.support.scratch import ROOT
 
-ENTRY_POINTS = ["data", "threeway", "rehearse", "citus", "policy_shapes", "tenant_signature", "profile", "plans"]
+ENTRY_POINTS = [
+    "data", "threeway", "rehearse", "citus", "policy_shapes", "tenant_signature", "profile", "plans", "scale",
+    "index_cost",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ENTRY_POINTS)

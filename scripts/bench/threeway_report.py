@@ -271,7 +271,8 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "machine can resolve. The ON path does not do more work outside PostgreSQL under load: where ON "
         "and OFF differ by more in one repetition, the other repetitions show it as noise.",
         "- **ON vs FLOOR, the rest of the distance** is the multi-tenant request itself, in CPU as well as in "
-        "waits: the opening pipeline's three statements (BEGIN, SET LOCAL, one SELECT of the tenant, user and session) against the floor's one (psycopg's pipeline and the "
+        "waits: the opening pipeline's three statements (BEGIN, SET LOCAL, one SELECT of the tenant, user "
+        "and session) against the floor's one (psycopg's pipeline and the "
         "tenant middleware in Python, parse and execution in PostgreSQL: the CPU rows), the token's key ring "
         "and session claim, the role check (`tenants/access.py`) against stock `IsAuthenticated`, and the "
         "throttle.",

@@ -17,7 +17,7 @@ from tests.support.scratch import ROOT
 
 ENTRY_POINTS = [
     "data", "threeway", "rehearse", "citus", "policy_shapes", "tenant_signature", "profile", "plans", "scale",
-    "index_cost",
+    "index_cost", "statement_cost",
 ]  # fmt: skip
 
 

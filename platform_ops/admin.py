@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from platform_ops.admin_actions import may_offboard, offboard
 from platform_ops.models import AuditEntry, StaffRecoveryCodes, StaffTOTPDevice
 from tenants.admin import TenantAdmin
+from tenants.read_only_admin import ReadOnlyModelAdmin
 
 TenantAdmin.actions = (*TenantAdmin.actions, offboard)
 
@@ -24,7 +25,7 @@ TenantAdmin.has_offboard_permission = _has_offboard_permission  # type: ignore[a
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyModelAdmin):
     list_display = ("at", "actor", "source", "action", "tenant_slug", "result", "reason")
     list_filter = ("result", "action")
     search_fields = ("actor", "action", "tenant_slug", "reason")
@@ -34,18 +35,9 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [f.name for f in AuditEntry._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(StaffTOTPDevice)
-class StaffTOTPDeviceAdmin(admin.ModelAdmin):
+class StaffTOTPDeviceAdmin(ReadOnlyModelAdmin):
     """Who is enrolled, when last used, failures in a row: read-only, superusers only.
 
     Enrolling and replacing are `manage.py enroll_staff_otp` (audited, and the
@@ -74,12 +66,3 @@ class StaffTOTPDeviceAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_superuser) and super().has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -29,6 +29,7 @@ from tenants.constants import OWNER_DATABASE
 from tenants.context import tenant_context
 from tenants.models import ApiKey, Tenant, User
 from tenants.platform_audit import Actor
+from tenants.read_only_admin import ReadOnlyModelAdmin
 from tenants.roles import Role
 from tenants.tenant_audit import SYSTEM_ACTOR, user_actor
 
@@ -335,7 +336,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ReadOnlyModelAdmin):
     """Every tenant's API keys, for staff: seen (never their secret: only its HMAC is stored) and revoked.
 
     Keys are made by their users through the API (the key is shown to them
@@ -355,15 +356,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description="prefix")
     def visible_prefix(self, key: ApiKey) -> str:
         return api_keys.visible_prefix(key.tenant_id, key.prefix)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.action(description="Revoke the selected API keys (refused from their next request)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

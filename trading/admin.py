@@ -11,10 +11,11 @@ from typing import ClassVar
 from django.contrib import admin
 from django.http import HttpRequest
 
+from tenants.read_only_admin import ReadOnlyModelAdmin
 from trading.models import AgentSignal, Order, PortfolioSnapshot, Position, RiskMetric, Trade
 
 
-class ReadOnlyTradingAdmin(admin.ModelAdmin):
+class ReadOnlyTradingAdmin(ReadOnlyModelAdmin):
     list_filter: ClassVar[tuple[str, ...]] = ("tenant",)
     # The tenant by join (a reference table on Citus: joins with it stay on
     # the worker); the user by a second query (`id IN (...)`). A join on
@@ -27,15 +28,6 @@ class ReadOnlyTradingAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).prefetch_related("user")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_active and request.user.is_staff

@@ -104,6 +104,14 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages ("?" where /proc does not say)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def machine() -> dict[str, str]:
     """What the figures were measured on."""
     cpu = "unknown"

@@ -32,7 +32,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import DOCS, OUT, ROOT, check_own_database, database_exists, drop_database, machine, say
+from bench.common import (
+    DOCS,
+    OUT,
+    ROOT,
+    check_own_database,
+    database_exists,
+    drop_database,
+    load_average,
+    machine,
+    say,
+)
 from bench.harness import HOST, Server, create_twin, set_state
 
 K6 = ROOT / ".venv" / "bin" / "k6"
@@ -131,13 +141,6 @@ def figures(summary: dict[str, Any], rate: int, duration_s: float, passed: bool)
 
 def held(step: dict[str, Any], p99_ms: float) -> bool:
     return step["p99"] < p99_ms and step["error_rate"] < 0.01 and step["achieved"] >= 0.95 * step["rate"]
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from bench.common import (
     database_exists,
     db_env,
     drop_database,
+    load_average,
     median,
     percentile,
     say,
@@ -208,13 +209,6 @@ def run_profile(db: str, settings_module: str) -> dict[str, dict[str, float]]:
         check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main() -> None:
